@@ -1,0 +1,1 @@
+"""Call-tracking to CRM attribution sync: extract with dlt, model in SQL, push conversions."""

@@ -1,0 +1,87 @@
+"""Command line: `python -m pipelines sync | extract infinity | status | demo`.
+
+Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
+is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date
+
+from pipelines import runner, settings
+from pipelines.infinity import Backfill
+
+EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY = 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("sync", help="extract every source into the warehouse")
+    extract = commands.add_parser("extract", help="extract one source")
+    extract.add_argument("source", choices=["infinity"])
+    extract.add_argument("--start-date", type=date.fromisoformat, help="backfill from (Y-m-d)")
+    extract.add_argument("--end-date", type=date.fromisoformat, help="backfill to, inclusive")
+    extract.add_argument("--tz", default="UTC", help="time zone of the backfill dates")
+    commands.add_parser("status", help="cursors, row counts, rejected rows, last run")
+    demo = commands.add_parser("demo", help="the whole flow against bundled emulators")
+    demo.add_argument("--rows", type=int, default=50_000, help="triggers in the demo data set")
+    return parser
+
+
+def _configure_logging() -> None:
+    # dlt sends usage telemetry unless told not to; customer data stays here.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("dlt").setLevel(logging.WARNING)
+
+
+def _backfill(args: argparse.Namespace) -> Backfill | None:
+    if args.start_date is None and args.end_date is None:
+        return None
+    if args.start_date is None or args.end_date is None:
+        raise settings.SettingError("--start-date/--end-date", "must be given together")
+    return Backfill(args.start_date, args.end_date, args.tz)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    if args.command == "demo":
+        from pipelines.demo import run_demo
+
+        return run_demo(args.rows)
+    if args.command == "status":
+        from pipelines.status import report
+
+        try:
+            print(report())
+        except (settings.SyncError, settings.SettingError) as error:
+            print(error, file=sys.stderr)
+            return EXIT_BUSY
+        return 0
+    command = "sync" if args.command == "sync" else f"extract {args.source}"
+    try:
+        result = runner.run(
+            command, backfill=_backfill(args) if args.command == "extract" else None
+        )
+    except (runner.SyncBusy, settings.SettingError) as error:
+        print(error, file=sys.stderr)
+        return EXIT_BUSY if isinstance(error, runner.SyncBusy) else EXIT_SETTINGS
+    print(result.summary())
+    return {None: 0, "settings": EXIT_SETTINGS, "busy": EXIT_BUSY}.get(
+        result.error_kind, EXIT_FAILED
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The HTTP session every source uses: dlt's retrying client with a floor and a total bound.
+
+dlt's `Client` retries 429, 5xx, timeouts and dropped connections and honours `Retry-After`,
+but takes `Retry-After: 0` literally, which spins through every attempt at once (dlt issue
+4036), and bounds retries by count only. This subclass keeps dlt's retry conditions and wait
+strategy and adds a minimum wait and a ceiling on the total time spent retrying one request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlt.sources.helpers.requests.retry import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    DEFAULT_RETRY_STATUS,
+    Client,
+    retry_if_status,
+    wait_exponential_retry_after,
+)
+from dlt.sources.helpers.requests.session import Session
+from tenacity import (
+    Retrying,
+    retry_any,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from pipelines import settings
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one request is retried; read from the `[http]` config section."""
+
+    timeout: float = 60.0
+    max_attempts: int = 6
+    min_delay: float = 1.0
+    max_delay: float = 60.0
+    max_total: float = 300.0
+
+    @classmethod
+    def from_config(cls) -> RetryPolicy:
+        return cls(
+            timeout=settings.get_float("http.timeout_seconds", cls.timeout, minimum=0.1),
+            max_attempts=settings.get_int("http.max_attempts", cls.max_attempts, minimum=1),
+            min_delay=settings.get_float("http.min_retry_delay_seconds", cls.min_delay),
+            max_delay=settings.get_float("http.max_retry_delay_seconds", cls.max_delay),
+            max_total=settings.get_float("http.max_retry_total_seconds", cls.max_total),
+        )
+
+
+class RetryingClient(Client):
+    """dlt's retrying `requests` client, with a wait floor and a bound on total retry time."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        super().__init__(
+            request_timeout=policy.timeout,
+            raise_for_status=False,
+            request_max_attempts=policy.max_attempts,
+            request_max_retry_delay=policy.max_delay,
+        )
+        self.policy = policy
+
+    def _make_session(self) -> Session:
+        session = Session(timeout=self.policy.timeout, raise_for_status=False)
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        retrying = Retrying(
+            wait=wait_exponential_retry_after(
+                multiplier=self.policy.min_delay,
+                min=self.policy.min_delay,
+                max=max(self.policy.max_delay, self.policy.min_delay),
+            ),
+            retry=retry_any(
+                retry_if_status(DEFAULT_RETRY_STATUS),
+                retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
+            ),
+            stop=stop_after_attempt(self.policy.max_attempts)
+            | stop_after_delay(self.policy.max_total),
+            reraise=True,
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
+        return session
+
+
+def retrying_session(policy: RetryPolicy | None = None) -> Session:
+    """A `requests` session that retries as the policy (or `[http]` config) says."""
+    return RetryingClient(policy or RetryPolicy.from_config()).session

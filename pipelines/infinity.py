@@ -1,0 +1,500 @@
+"""Infinity Reports API v2 triggers (call tracking) as a dlt source.
+
+Reference: ../shared/api-docs/infinity-reports-api-v2-triggers.txt. Quirks handled here:
+- Keyset paging only: `sort[]=rowId-asc`, `filter[]=rowId-gt-value-<last>`, `limit<=10000`,
+  until a page comes back empty. rowIds do not start at 1, have gaps, and `triggerDatetime`
+  is out of order with them, so rowId is the only safe cursor.
+- Every value arrives as a string, rowId included; it is compared as an integer (as text
+  "10" < "9" and rows are silently skipped).
+- `format=json` is one object per line, and lines can be invalid JSON (the reference's own
+  sample embeds a JSON array in `notes` unescaped): such lines are repaired or set aside in
+  `triggers_rejected`, never dropped (see `pipelines.ndjson`).
+- v2 authenticates with HTTP basic, v2.1 with `Authorization: ApiKey <key>`; simple errors
+  come back as a bare JSON string.
+- Custom fields (`pt_*` pass-through, `c_*` variables) vary by account: kept as text columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dlt
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth, HttpBasicAuth
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
+
+from pipelines import settings
+from pipelines.http import retrying_session
+from pipelines.ndjson import BrokenLine, parse_page
+from pipelines.phones import e164_array
+from pipelines.settings import SettingError, SyncError
+
+DEFAULT_BASE_URL = "https://api.infinitycloud.com/reports/v2"
+ROUTES = (
+    "all",
+    "calls",
+    "goals",
+    "transactions",
+    "callsGoalsTransactions",
+    "users",
+    "touchPoints",
+    "visits",
+    "itemisedCalls",
+)
+ROW_CAP = 10_000
+UPSERT = {"disposition": "merge", "strategy": "upsert"}
+
+# API field -> DuckDB type; everything else stays text. A value that does not cast is kept,
+# verbatim, in `invalid_values` instead of being lost.
+_DURATIONS = ("callDuration", "bridgeDuration", "ringTime", "ivrDuration", "queueDuration")
+_MONEY = ("txv", "goalValue", "callCharge", "perMinuteCharge")
+_FLAGS = (
+    "goal",
+    "rec",
+    "callPciDataChecked",
+    "callPciDataFound",
+    "callSsnDataChecked",
+    "callSsnDataFound",
+    "callPiiDataChecked",
+    "callPiiDataFound",
+    "callKeywordSpotting",
+    "callTranscription",
+)
+_COUNTS = (
+    "visitorPageCount",
+    "visitorGoalCount",
+    "visitorCallCount",
+    "lands",
+    "leadScore",
+    "transcriptionConfidence",
+    "totalKeywordScore",
+    "totalOperatorKeywordScore",
+    "totalContactKeywordScore",
+    "operatorPositiveKeywordCount",
+    "operatorNeutralKeywordCount",
+    "operatorNegativeKeywordCount",
+    "contactPositiveKeywordCount",
+    "contactNeutralKeywordCount",
+    "contactNegativeKeywordCount",
+)
+TYPED_FIELDS: dict[str, str] = {
+    "rowId": "BIGINT",
+    "triggerDatetime": "TIMESTAMP",
+    "visitorFirstDatetime": "TIMESTAMP",
+    "lat": "DOUBLE",
+    "long": "DOUBLE",
+    **dict.fromkeys(_DURATIONS, "INTEGER"),
+    **dict.fromkeys(_MONEY, "DECIMAL(38,9)"),
+    **dict.fromkeys(_FLAGS, "BOOLEAN"),
+    **dict.fromkeys(_COUNTS, "INTEGER"),
+}
+# Arrow carries the types to dlt; these add what Arrow cannot say. Infinity's datetimes
+# are UTC wall-clock values, stored as TIMESTAMP (no time zone) as analysts expect.
+# (dlt writes each column's name into its hint dict, so no two columns may share one.)
+TRIGGER_COLUMNS: dict[str, Any] = {
+    "row_id": {"data_type": "bigint", "nullable": False},
+    "trigger_datetime": {"data_type": "timestamp", "timezone": False},
+    "visitor_first_datetime": {"data_type": "timestamp", "timezone": False},
+    "caller_phone_e164": {"data_type": "text"},
+    "invalid_values": {"data_type": "text"},
+}
+ITEMISED_CALL_COLUMNS: dict[str, Any] = {
+    "row_id": {"data_type": "bigint", "nullable": False},
+    "trigger_datetime": {"data_type": "timestamp", "timezone": False},
+    "caller_phone_e164": {"data_type": "text"},
+    "invalid_values": {"data_type": "text"},
+}
+REJECTED_COLUMNS: dict[str, Any] = {
+    "rejected_id": {"data_type": "text", "nullable": False},
+    "route": {"data_type": "text"},
+    "row_id": {"data_type": "bigint"},
+    "raw_line": {"data_type": "text"},
+    "error": {"data_type": "text"},
+    "fetched_at": {"data_type": "timestamp"},
+}
+_naming = NamingConvention()
+
+
+@dataclass(frozen=True)
+class InfinitySettings:
+    """Validated `[sources.infinity]` settings."""
+
+    base_url: str
+    igrp: str
+    routes: tuple[str, ...]
+    page_size: int
+    default_region: str
+    auth: HttpBasicAuth | APIKeyAuth
+
+    @classmethod
+    def from_config(cls) -> InfinitySettings:
+        """Read and check every setting; raises `SettingError` naming the key."""
+        igrp = settings.get("sources.infinity.igrp")
+        if not igrp:
+            raise SettingError("sources.infinity.igrp", "is required: your Infinity IGRP id")
+        routes = settings.get("sources.infinity.routes", ["callsGoalsTransactions"])
+        if isinstance(routes, str):
+            routes = [r.strip() for r in routes.strip("[]").replace('"', "").split(",")]
+        unknown = [r for r in routes if r not in ROUTES]
+        if unknown or not routes:
+            raise SettingError(
+                "sources.infinity.routes", f"has unknown routes {unknown}; use some of {ROUTES}"
+            )
+        page_size = settings.get_int(
+            "sources.infinity.page_size", ROW_CAP, minimum=1, maximum=ROW_CAP
+        )
+        region = str(settings.get("sources.infinity.default_region", "GB")).upper()
+        base_url = str(settings.get("sources.infinity.base_url", DEFAULT_BASE_URL)).rstrip("/")
+        api_key = settings.get("sources.infinity.api_key")
+        username = settings.get("sources.infinity.username")
+        password = settings.get("sources.infinity.password")
+        auth: HttpBasicAuth | APIKeyAuth
+        if api_key:
+            # API keys belong to v2.1; basic auth to v2.
+            if base_url.endswith("/reports/v2"):
+                base_url += ".1"
+            auth = APIKeyAuth(name="Authorization", api_key=f"ApiKey {api_key}")
+        elif username and password:
+            auth = HttpBasicAuth(str(username), str(password))
+        else:
+            missing = "sources.infinity.password" if username else "sources.infinity.username"
+            raise SettingError(
+                missing,
+                "is required: set sources.infinity.username and sources.infinity.password "
+                "[SOURCES__INFINITY__PASSWORD] (API v2), or sources.infinity.api_key "
+                "[SOURCES__INFINITY__API_KEY] (API v2.1)",
+            )
+        return cls(base_url, str(igrp), tuple(routes), page_size, region, auth)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A bounded re-read of a date range; it never moves the persisted cursors."""
+
+    start_date: date
+    end_date: date
+    tz: str = "UTC"
+
+
+@dataclass
+class TriggerPage:
+    """One page of a route, typed and ready to load."""
+
+    table: pa.Table
+    broken: list[BrokenLine]
+    repaired: int
+    last_row_id: int | None
+
+
+class RowIdPaginator(BasePaginator):
+    """Keyset paging on rowId exactly as the reference describes, until an empty page."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def init_request(self, request: Request) -> None:
+        self.update_request(request)
+
+    def update_state(self, response: Response, data: list[TriggerPage] | None = None) -> None:
+        page = data[0] if data else None
+        if page is None or (page.table.num_rows == 0 and not page.broken):
+            self._has_next_page = False
+            return
+        if page.last_row_id is None or page.last_row_id <= self.after:
+            raise SyncError(
+                f"Infinity paging cannot advance past rowId {self.after}: the page's lines "
+                "carry no readable rowId. They were kept in infinity.triggers_rejected."
+            )
+        self.after = page.last_row_id
+
+    def update_request(self, request: Request) -> None:
+        request.params["filter[]"] = f"rowId-gt-value-{self.after}"
+
+
+class TriggerClient(RESTClient):
+    """RESTClient whose pages are newline-delimited JSON, typed into Arrow as they arrive."""
+
+    def __init__(self, config: InfinitySettings) -> None:
+        super().__init__(
+            base_url=f"{config.base_url}/igrps/{config.igrp}",
+            auth=config.auth,
+            session=retrying_session(),
+        )
+        self.config = config
+        self._duckdb = duckdb.connect()
+
+    def extract_response(self, response: Response, data_selector: Any) -> list[TriggerPage]:
+        # Checked here, after the session's retries, not in a response hook: hooks run
+        # inside `send`, and raising there would stop 429s and 5xx from being retried.
+        raise_for_infinity_status(response)
+        parsed = parse_page(response.content)
+        table = type_triggers(parsed.table, self._duckdb, self.config.default_region)
+        return [TriggerPage(table, parsed.broken, parsed.repaired, _last_row_id(table, parsed))]
+
+
+def raise_for_infinity_status(response: Response) -> None:
+    """Turn error responses into messages an operator can act on (no stack traces)."""
+    if response.status_code < 400:
+        return
+    message = _api_message(response)
+    if response.status_code in (401, 403):
+        raise SyncError(
+            f"Infinity refused the credentials (HTTP {response.status_code}: {message}). "
+            "Check sources.infinity.username/password [SOURCES__INFINITY__USERNAME, "
+            "SOURCES__INFINITY__PASSWORD] or sources.infinity.api_key "
+            "[SOURCES__INFINITY__API_KEY], and sources.infinity.igrp [SOURCES__INFINITY__IGRP]."
+        )
+    if response.status_code == 400:
+        raise SyncError(
+            f"Infinity rejected the request (HTTP 400): {message}. If it is about the row "
+            "limit, lower sources.infinity.page_size [SOURCES__INFINITY__PAGE_SIZE]."
+        )
+    raise SyncError(
+        f"Infinity answered HTTP {response.status_code} for {response.request.path_url} "
+        f"after retries: {message}"
+    )
+
+
+def _api_message(response: Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500].strip() or response.reason or "no message"
+    return body if isinstance(body, str) else orjson.dumps(body).decode()[:500]
+
+
+def _last_row_id(table: pa.Table, parsed: Any) -> int | None:
+    """The highest rowId on the page, including lines that had to be set aside."""
+    candidates = [rejected_row_id(b.text) for b in parsed.broken]
+    if table.num_rows:
+        candidates.append(pc.max(table.column("row_id")).as_py())
+    known = [c for c in candidates if c is not None]
+    return max(known) if known else None
+
+
+def rejected_row_id(text: str) -> int | None:
+    """The rowId of a line that is not valid JSON, when it can still be read."""
+    marker = text.find('"rowId"')
+    if marker < 0:
+        return None
+    digits = "".join(ch for ch in text[marker + 7 : marker + 40].split(",")[0] if ch.isdigit())
+    return int(digits) if digits else None
+
+
+def type_triggers(table: pa.Table, con: duckdb.DuckDBPyConnection, region: str) -> pa.Table:
+    """Snake-case names, typed columns, `invalid_values` and `caller_phone_e164`.
+
+    The casts run in DuckDB over the Arrow page (no row-by-row Python), TRY_CAST so one bad
+    value never fails a page; values that did not cast are kept in `invalid_values` as JSON.
+    """
+    if table.num_columns == 0:
+        return table
+    selects, invalid = [], []
+    for name in table.column_names:
+        column, alias = _quote(name), _quote(_naming.normalize_identifier(name))
+        sql_type = TYPED_FIELDS.get(name)
+        arrow_type = table.schema.field(name).type
+        if sql_type:
+            text = f"nullif(trim(cast({column} as varchar)), '')"
+            selects.append(f"try_cast({text} as {sql_type}) as {alias}")
+            invalid.append(
+                f"case when {text} is not null and try_cast({text} as {sql_type}) is null "
+                f"then to_json({_literal(_naming.normalize_identifier(name))}) || ':' || "
+                f"to_json({text}) end"
+            )
+        elif pa.types.is_nested(arrow_type):
+            selects.append(f"{column} as {alias}")
+        else:
+            selects.append(f"cast({column} as varchar) as {alias}")
+    if invalid:
+        selects.append(f"nullif('{{' || concat_ws(',', {', '.join(invalid)}) || '}}', '{{}}')")
+    else:
+        selects.append("cast(null as varchar)")
+    selects[-1] += " as invalid_values"
+    con.register("page", table)
+    try:
+        typed = con.sql(f"select {', '.join(selects)} from page").to_arrow_table()
+    finally:
+        con.unregister("page")
+    phones = (
+        e164_array(typed.column("src_phone_number"), region)
+        if "src_phone_number" in typed.column_names
+        else pa.nulls(typed.num_rows, pa.string())
+    )
+    return typed.append_column("caller_phone_e164", phones)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def rejected_rows(route: str, lines: list[BrokenLine], reason: str | None = None) -> list[dict]:
+    """Rows for `triggers_rejected`; the id makes a re-fetched line replace, not repeat."""
+    fetched_at = datetime.now(UTC)
+    return [
+        {
+            "rejected_id": hashlib.sha256(f"{route}\n{line.text}".encode()).hexdigest()[:32],
+            "route": route,
+            "row_id": rejected_row_id(line.text),
+            "raw_line": line.text,
+            "error": reason or line.error,
+            "fetched_at": fetched_at,
+        }
+        for line in lines
+    ]
+
+
+def _split_rows_without_id(table: pa.Table) -> tuple[pa.Table, list[BrokenLine]]:
+    """Rows whose rowId is missing or not an integer cannot be merged: set them aside."""
+    if table.num_rows == 0:
+        return table, []
+    lines = []
+    if table.column("row_id").null_count:
+        missing = pc.is_null(table.column("row_id"))
+        lines = [
+            BrokenLine(orjson.dumps(row, default=str).decode(), "rowId missing or not an integer")
+            for row in table.filter(missing).to_pylist()
+        ]
+        table = table.filter(pc.invert(missing))
+    # Declared NOT NULL, as the table's primary key is.
+    index = table.schema.get_field_index("row_id")
+    return table.cast(
+        table.schema.set(index, table.schema.field(index).with_nullable(False))
+    ), lines
+
+
+@dataclass
+class PageReport:
+    """What one page contributed; passed to the caller's progress callback."""
+
+    route: str
+    rows: int
+    rejected: int
+    repaired: int
+    last_row_id: int | None
+
+
+def infinity_source(
+    config: InfinitySettings | None = None,
+    max_pages: int | None = None,
+    backfill: Backfill | None = None,
+    on_page: Callable[[PageReport], None] | None = None,
+    on_more_pending: Callable[[], None] | None = None,
+) -> Any:
+    """The `infinity` dlt source: one resource per configured route, merged on `row_id`.
+
+    Settings are read and checked here, before any request, rather than by dlt's injection,
+    so a bad value fails with its key and environment variable named.
+
+    Args:
+        config: validated settings; read from config when omitted.
+        max_pages: stop each route after this many pages, so a long backfill is loaded (and
+            its cursor saved) in bounded chunks; `on_more_pending` is called when it stopped.
+        backfill: re-read a date range without moving the cursors.
+        on_page: progress callback, called after every page.
+        on_more_pending: called when a route stopped at `max_pages` with pages left.
+    """
+    config = config or InfinitySettings.from_config()
+    client = TriggerClient(config)
+    resources = [
+        _route_resource(client, route, max_pages, backfill, on_page, on_more_pending)
+        for route in config.routes
+    ]
+
+    @dlt.source(name="infinity", max_table_nesting=0)
+    def infinity() -> Any:
+        return resources
+
+    return infinity()
+
+
+def _route_resource(
+    client: TriggerClient,
+    route: str,
+    max_pages: int | None,
+    backfill: Backfill | None,
+    on_page: Callable[[PageReport], None] | None,
+    on_more_pending: Callable[[], None] | None,
+) -> Any:
+    itemised = route == "itemisedCalls"
+    table_name = "itemised_calls" if itemised else "triggers"
+    params: dict[str, Any] = {
+        "format": "json",
+        "sort[]": "rowId-asc",
+        "limit": client.config.page_size,
+    }
+    if backfill:
+        params.update(
+            startDate=backfill.start_date.isoformat(),
+            endDate=backfill.end_date.isoformat(),
+            tz=backfill.tz,
+        )
+    # A backfill gives the incremental an end value: dlt then keeps its state out of the run.
+    cursor = dlt.sources.incremental(
+        "row_id",
+        initial_value=0,
+        end_value=2**63 - 1 if backfill else None,
+        range_start="open",
+        on_cursor_value_missing="include",
+    )
+
+    def fetch(row_id: dlt.sources.incremental[int] = cursor) -> Iterator[Any]:
+        paginator = RowIdPaginator(after=int(row_id.start_value or 0))
+        pages = client.paginate(
+            f"triggers/{route}",
+            params=dict(params),
+            paginator=paginator,
+            data_selector="$",  # never used: `extract_response` reads the NDJSON itself
+            hooks={"response": []},  # statuses are checked after retries, in extract_response
+        )
+        for number, page_data in enumerate(pages, start=1):
+            page: TriggerPage = page_data[0]
+            table, without_id = _split_rows_without_id(page.table)
+            rejected = rejected_rows(route, page.broken) + rejected_rows(route, without_id)
+            if table.num_rows:
+                yield table
+            if rejected:
+                yield dlt.mark.with_hints(
+                    rejected,
+                    dlt.mark.make_hints(
+                        table_name="triggers_rejected",
+                        write_disposition=UPSERT,
+                        primary_key="rejected_id",
+                        columns=REJECTED_COLUMNS,
+                    ),
+                    create_table_variant=True,
+                )
+            if on_page:
+                on_page(
+                    PageReport(
+                        route, table.num_rows, len(rejected), page.repaired, page.last_row_id
+                    )
+                )
+            if max_pages and number >= max_pages and paginator.has_next_page:
+                if on_more_pending:
+                    on_more_pending()
+                return
+
+    return dlt.resource(
+        fetch,
+        name=f"route_{_naming.normalize_identifier(route)}",
+        table_name=table_name,
+        primary_key="row_id",
+        write_disposition=UPSERT,
+        columns=ITEMISED_CALL_COLUMNS if itemised else TRIGGER_COLUMNS,
+    )

@@ -1,0 +1,255 @@
+"""Runs the steps of a sync: one at a time, in bounded chunks, with a summary at the end.
+
+- A second sync while one runs exits at once: an OS lock (flock) on `sync.lock` in the
+  pipelines folder, released by the kernel even when the holder is killed.
+- Each chunk is extract -> normalize -> load; dlt writes the cursor into the warehouse with
+  the chunk's rows, so a killed run loses at most one chunk of work and repeats no rows.
+- Pending packages left by a killed run are loaded before anything new is fetched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import SupportsPipeline
+
+from pipelines import settings, warehouse
+from pipelines.infinity import Backfill, InfinitySettings, infinity_source
+from pipelines.progress import Progress
+from pipelines.settings import SyncError
+
+log = logging.getLogger("pipelines")
+
+
+class SyncBusy(SyncError):
+    """Another sync holds the lock."""
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the closing summary and the run log."""
+
+    command: str
+    started: float = field(default_factory=time.monotonic)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    rows: Counter[str] = field(default_factory=Counter)
+    repaired: int = 0
+    cursors: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None  # "settings", "busy" or "failed"
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def summary(self) -> str:
+        """One paragraph an operator can read at 3 a.m."""
+        loaded = sum(n for t, n in self.rows.items() if not t.endswith("_rejected"))
+        rejected = sum(n for t, n in self.rows.items() if t.endswith("_rejected"))
+        tables = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
+        head = (
+            f"{self.command} FAILED after {self.seconds:.1f} s: {self.error}"
+            if self.error
+            else f"{self.command} finished in {self.seconds:.1f} s."
+        )
+        parts = [head, f"Rows loaded: {loaded:,} ({tables})."]
+        if rejected:
+            parts.append(
+                f"{rejected:,} unreadable lines were set aside in infinity.triggers_rejected "
+                "(raw text kept; see `python -m pipelines status`)."
+            )
+        else:
+            parts.append("No rows rejected.")
+        if self.repaired:
+            parts.append(f"{self.repaired:,} lines with unescaped JSON were repaired.")
+        if self.cursors:
+            parts.append(
+                "Cursors: " + ", ".join(f"{r} at rowId {v}" for r, v in self.cursors.items()) + "."
+            )
+        if self.error:
+            parts.append("Everything loaded before the failure is kept; the next run resumes.")
+        return " ".join(parts)
+
+    def fail(self, error: BaseException) -> None:
+        self.error = describe(error)
+        cause = find_cause(error, (settings.SettingError, warehouse.WarehouseBusy, SyncBusy))
+        if isinstance(cause, settings.SettingError):
+            self.error_kind = "settings"
+        elif cause is not None:
+            self.error_kind = "busy"
+        else:
+            self.error_kind = "failed"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "status": "failed" if self.error else "ok",
+            "rows": dict(self.rows),
+            "repaired": self.repaired,
+            "cursors": self.cursors,
+            "error": self.error,
+        }
+
+
+def pipelines_dir() -> Path:
+    """dlt's working folder (load packages, local state) and the sync lock live here."""
+    path = settings.get_path("sync.pipelines_dir", "data/pipelines")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def sync_lock() -> Iterator[None]:
+    """Hold the one-sync-at-a-time lock, or raise `SyncBusy` at once."""
+    path = pipelines_dir() / "sync.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SyncBusy(
+                f"Another sync is already running ({holder}); this one exits without "
+                "touching anything. It will pick up where that one stops."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+
+
+def record_run(report: RunReport) -> None:
+    """Append the run to runs.jsonl, which `status` reads for 'last run'."""
+    with open(pipelines_dir() / "runs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(report.as_record()) + "\n")
+
+
+def make_pipeline(name: str) -> SupportsPipeline:
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=warehouse.destination(),
+        dataset_name=name,
+        pipelines_dir=str(pipelines_dir()),
+    )
+
+
+def _wait_seconds() -> float:
+    return settings.get_float("sync.warehouse_wait_seconds", 120.0)
+
+
+def _load_pending(pipeline: Any, report: RunReport) -> None:
+    """Finish what a killed or failed run left behind, before fetching anything new."""
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    if pipeline.list_normalized_load_packages():
+        log.info("%s: loading packages left by an earlier run", pipeline.pipeline_name)
+        warehouse.while_warehouse_free(pipeline.load, _wait_seconds())
+
+
+def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill | None) -> None:
+    """Infinity triggers into `infinity.*`, chunk by chunk until every route is drained."""
+    config = InfinitySettings.from_config()
+    pages_per_load = settings.get_int("sources.infinity.pages_per_load", 20, minimum=1)
+    wait = _wait_seconds()
+    pipeline = make_pipeline("infinity")
+    warehouse.while_warehouse_free(pipeline.sync_destination, wait)
+    _load_pending(pipeline, report)
+    # Routes overlap (`calls` is inside `all`) and dlt's upsert does not de-duplicate rows
+    # within one load package, so each route is loaded in packages of its own.
+    for route in config.routes:
+        chunk = 0
+        more: list[bool] = []
+        while chunk == 0 or more:
+            chunk += 1
+            more.clear()
+            source = infinity_source(
+                replace(config, routes=(route,)),
+                max_pages=pages_per_load,
+                backfill=backfill,
+                on_page=progress.page,
+                on_more_pending=partial(more.append, True),
+            )
+            pipeline.extract(source)
+            counts = {
+                table: rows
+                for table, rows in pipeline.normalize().row_counts.items()
+                if not table.startswith("_dlt")
+            }
+            warehouse.while_warehouse_free(pipeline.load, wait)
+            for table, rows in counts.items():
+                report.rows[f"infinity.{table}"] += rows
+            report.cursors = infinity_cursors(pipeline.state)
+            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items()) or "no new rows"
+            progress.step(f"infinity/{route}: chunk {chunk} loaded: {loaded}")
+    report.repaired += progress.repaired
+
+
+def infinity_cursors(state: dict[str, Any]) -> dict[str, int]:
+    """route resource -> last loaded rowId, from dlt state (local or restored)."""
+    resources = state.get("sources", {}).get("infinity", {}).get("resources", {})
+    cursors = {}
+    for name, resource_state in resources.items():
+        value = resource_state.get("incremental", {}).get("row_id", {}).get("last_value")
+        if value is not None:
+            cursors[name.removeprefix("route_")] = int(value)
+    return cursors
+
+
+def run(command: str, *, backfill: Backfill | None = None) -> RunReport:
+    """Run `sync` or `extract infinity` under the lock; the report says what happened.
+
+    Raises `SyncBusy` when another sync holds the lock; every other failure is recorded in
+    the report (and in runs.jsonl) so the summary can say what was loaded before it.
+    """
+    report = RunReport(command)
+    progress = Progress()
+    with sync_lock():
+        try:
+            warehouse.while_warehouse_free(warehouse.probe_free, _wait_seconds())
+            extract_infinity(report, progress, backfill)
+        except Exception as error:
+            log.debug("run failed", exc_info=True)
+            report.fail(error)
+        finally:
+            record_run(report)
+    return report
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def find_cause(error: BaseException, kinds: tuple[type, ...]) -> BaseException | None:
+    """The first exception of one of `kinds` in the chain dlt wrapped around it."""
+    return next((e for e in _chain(error) if isinstance(e, kinds)), None)
+
+
+def describe(error: BaseException) -> str:
+    """The operator-facing message of an error: ours when we raised one, else the root cause."""
+    ours = find_cause(error, (SyncError, settings.SettingError))
+    if ours is not None:
+        return str(ours)
+    root = list(_chain(error))[-1]
+    return f"{type(root).__name__}: {root}"

@@ -1,0 +1,92 @@
+"""Where the data lands: the DuckDB file by default, and how to wait for it when it is held.
+
+DuckDB lets one process hold a database file for writing, and an analyst's open session
+(even read-only) blocks the sync. Rather than fail with a stack trace, a run waits a bounded,
+configurable time (`sync.warehouse_wait_seconds`) and then names the process holding it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import dlt
+import duckdb
+
+from pipelines import settings
+from pipelines.settings import SyncError
+
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+CREDENTIALS_KEY = "destination.duckdb.credentials"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WarehouseBusy(SyncError):
+    """The warehouse file stayed locked by another process for the whole wait."""
+
+
+def duckdb_path() -> Path:
+    """The warehouse file: `destination.duckdb.credentials`, else data/warehouse.duckdb."""
+    return settings.get_path(CREDENTIALS_KEY, DEFAULT_WAREHOUSE)
+
+
+def destination() -> dlt.destinations.duckdb:
+    path = duckdb_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return dlt.destinations.duckdb(str(path))
+
+
+def lock_holder(error: BaseException) -> str | None:
+    """The 'program (PID n)' DuckDB names in a lock conflict, if `error` is one."""
+    while error is not None:
+        text = str(error)
+        if "Could not set lock on file" in text:
+            match = _LOCK_HOLDER.search(text)
+            return match.group("holder").strip() if match else "another process"
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return None
+
+
+def while_warehouse_free(action: Callable[[], T], wait_seconds: float) -> T:
+    """Run `action`, re-running it while the warehouse file is locked by someone else.
+
+    dlt resumes its pending load packages, so re-running after a lock conflict repeats no
+    rows. After `wait_seconds` the run fails with a message naming the holder.
+    """
+    deadline = time.monotonic() + wait_seconds
+    announced = False
+    while True:
+        try:
+            return action()
+        except Exception as error:
+            holder = lock_holder(error)
+            if holder is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"The warehouse {duckdb_path()} is held by {holder} and was still held "
+                    f"after waiting {wait_seconds:g} s. Close that DuckDB session (or raise "
+                    "sync.warehouse_wait_seconds [SYNC__WAREHOUSE_WAIT_SECONDS]) and run again."
+                ) from None
+            if not announced:
+                log.warning(
+                    "warehouse %s is held by %s; waiting up to %g s",
+                    duckdb_path(),
+                    holder,
+                    wait_seconds,
+                )
+                announced = True
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def probe_free() -> None:
+    """Open and close the file once, so a held warehouse is noticed before any request."""
+    path = duckdb_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(path)).close()

@@ -1,0 +1,131 @@
+"""Fixtures: a real Infinity emulator on a free port, a real DuckDB file, settings by env."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import duckdb
+import pytest
+
+from pipelines.__main__ import main
+from pipelines.emulators.infinity import InfinityEmulator
+from pipelines.emulators.infinity_data import generate_triggers
+
+ROOT = Path(__file__).resolve().parents[1]
+USERNAME, PASSWORD, API_KEY = "ops@example.com", "s3cret-Pa55word", "key-0123456789abcdef"
+
+
+@pytest.fixture
+def emulator() -> Iterator[InfinityEmulator]:
+    server = InfinityEmulator(username=USERNAME, password=PASSWORD, api_key=API_KEY).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Workspace:
+    """One project checkout's worth of state: a warehouse file and dlt's working folder."""
+
+    root: Path
+    warehouse: Path
+    env: dict[str, str]
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    def row_ids(self, table: str = "infinity.triggers") -> list[int]:
+        return [r[0] for r in self.query(f"select row_id from {table} order by row_id")]
+
+    def run(self, *args: str) -> CliResult:
+        """The CLI in this process (fast), with its output captured."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """The CLI as its own process, as a scheduler would start it."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipelines", *args],
+            cwd=self.root,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path, emulator: InfinityEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
+    """Settings pointing at the emulator and a fresh warehouse, as environment variables."""
+    env = {
+        "SOURCES__INFINITY__BASE_URL": f"{emulator.url}/reports/v2",
+        "SOURCES__INFINITY__IGRP": emulator.igrp,
+        "SOURCES__INFINITY__USERNAME": USERNAME,
+        "SOURCES__INFINITY__PASSWORD": PASSWORD,
+        "SOURCES__INFINITY__ROUTES": '["callsGoalsTransactions"]',
+        "SOURCES__INFINITY__PAGE_SIZE": "500",
+        "SOURCES__INFINITY__PAGES_PER_LOAD": "4",
+        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "warehouse.duckdb"),
+        "SYNC__PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "SYNC__WAREHOUSE_WAIT_SECONDS": "30",
+        "HTTP__MIN_RETRY_DELAY_SECONDS": "0.2",
+        "HTTP__MAX_RETRY_DELAY_SECONDS": "1",
+        "HTTP__TIMEOUT_SECONDS": "10",
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return Workspace(tmp_path, tmp_path / "warehouse.duckdb", env)
+
+
+def trigger_requests(emulator: InfinityEmulator) -> list[dict[str, list[str]]]:
+    """The query strings of every trigger request the emulator received, in order."""
+    return [parse_qs(urlsplit(r.path).query) for r in emulator.requests if "/triggers/" in r.path]
+
+
+def source_row_ids(emulator: InfinityEmulator, route: str = "callsGoalsTransactions") -> list[int]:
+    """Ask the emulator itself (one big unauthenticated-by-client read) which rows a route has."""
+    import requests
+
+    response = requests.get(
+        f"{emulator.url}/reports/v2/igrps/{emulator.igrp}/triggers/{route}",
+        params={"format": "jsonarray", "limit": emulator.max_limit, "sort[]": "rowId-asc"},
+        auth=(USERNAME, PASSWORD),
+        timeout=30,
+    )
+    response.raise_for_status()
+    ids = [int(row["rowId"]) for row in response.json()]
+    assert len(ids) < emulator.max_limit, "test data set too large for one read"
+    return ids
+
+
+@pytest.fixture
+def triggers() -> list[dict[str, str]]:
+    """A realistic data set: repeat UK callers, rowId gaps, out-of-order datetimes."""
+    return generate_triggers(3_000, seed=11)
