@@ -1,1 +1,0 @@
-"""Call-tracking to CRM attribution sync: extract with dlt, model in SQL, push conversions."""
