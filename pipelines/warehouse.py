@@ -22,7 +22,7 @@ from pipelines.settings import SyncError
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 CREDENTIALS_KEY = "destination.duckdb.credentials"
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 

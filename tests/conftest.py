@@ -42,7 +42,20 @@ class Workspace:
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            # A missing table must be an error, not a Python variable of the same name.
+            con.execute("set python_enable_replacements = false")
             return con.execute(sql).fetchall()
+
+    def count(self, table: str = "infinity.triggers") -> int:
+        """Rows in `table`, 0 when it (or the warehouse) does not exist yet."""
+        if not self.warehouse.exists():
+            return 0
+        schema, name = table.split(".")
+        exists = self.query(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = '{schema}' and table_name = '{name}'"
+        )[0][0]
+        return self.query(f"select count(*) from {table}")[0][0] if exists else 0
 
     def row_ids(self, table: str = "infinity.triggers") -> list[int]:
         return [r[0] for r in self.query(f"select row_id from {table} order by row_id")]
@@ -91,7 +104,7 @@ def workspace(
         "SOURCES__INFINITY__PAGE_SIZE": "500",
         "SOURCES__INFINITY__PAGES_PER_LOAD": "4",
         "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "warehouse.duckdb"),
-        "SYNC__PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "SYNC__PIPELINES_DIR": str(tmp_path / "dlt-state"),
         "SYNC__WAREHOUSE_WAIT_SECONDS": "30",
         "HTTP__MIN_RETRY_DELAY_SECONDS": "0.2",
         "HTTP__MAX_RETRY_DELAY_SECONDS": "1",

@@ -85,7 +85,7 @@ def test_new_machine_resumes_from_the_cursor_stored_in_the_warehouse(
     emulator.add_triggers(triggers)
     assert workspace.run("sync").code == 0
     last = workspace.row_ids()[-1]
-    shutil.rmtree(workspace.root / "pipelines")  # the local dlt folder is gone
+    shutil.rmtree(workspace.root / "dlt-state")  # the local dlt folder is gone
     emulator.add_triggers([_trigger(last + 3)])
     emulator.requests.clear()
 
