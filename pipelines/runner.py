@@ -68,13 +68,13 @@ class RunReport:
         parts = [head, f"Rows loaded: {loaded:,} ({tables})."]
         if rejected:
             parts.append(
-                f"{rejected:,} unreadable lines were set aside in infinity.triggers_rejected "
+                f"{rejected:,} unreadable line(s) set aside in infinity.triggers_rejected "
                 "(raw text kept; see `python -m pipelines status`)."
             )
         else:
             parts.append("No rows rejected.")
         if self.repaired:
-            parts.append(f"{self.repaired:,} lines with unescaped JSON were repaired.")
+            parts.append(f"{self.repaired:,} line(s) with unescaped JSON repaired.")
         if self.cursors:
             parts.append(
                 "Cursors: " + ", ".join(f"{r} at rowId {v}" for r, v in self.cursors.items()) + "."

@@ -120,7 +120,7 @@ def test_reference_sample_rows_load_with_notes_verbatim(
         (1, notes, "0123456", "+440123456", 100, None),
         (2, notes, "test.user2", None, 300, 0),
     ]
-    assert "2 lines with unescaped JSON were repaired" in result.stdout
+    assert "2 line(s) with unescaped JSON repaired" in result.stdout
     assert "No rows rejected" in result.stdout
 
 
@@ -145,7 +145,7 @@ def test_unreadable_line_is_set_aside_and_not_repeated(
     route, row_id, raw_line, error, has_time = rejected[0]
     assert (route, row_id, raw_line, has_time) == ("all", 102, garbage, True)
     assert error
-    assert "1 unreadable lines were set aside in infinity.triggers_rejected" in result.stdout
+    assert "1 unreadable line(s) set aside in infinity.triggers_rejected" in result.stdout
     assert "rejected: route all, rowId 102" in workspace.run("status").stdout
 
 
