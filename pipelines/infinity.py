@@ -300,31 +300,39 @@ def type_triggers(table: pa.Table, con: duckdb.DuckDBPyConnection, region: str) 
     """
     if table.num_columns == 0:
         return table
-    selects, invalid = [], []
+    # Each typed value is cast once, next to its trimmed text; the outer query compares the
+    # two to find values that did not cast, then drops the text columns.
+    selects, texts, invalid = [], [], []
     for name in table.column_names:
-        column, alias = _quote(name), _quote(_naming.normalize_identifier(name))
+        column = _quote(name)
+        snake = _naming.normalize_identifier(name)
+        alias, text_alias = _quote(snake), _quote(f"__text__{snake}")
         sql_type = TYPED_FIELDS.get(name)
-        arrow_type = table.schema.field(name).type
         if sql_type:
             text = f"nullif(trim(cast({column} as varchar)), '')"
-            selects.append(f"try_cast({text} as {sql_type}) as {alias}")
+            selects.append(f"try_cast({text} as {sql_type}) as {alias}, {text} as {text_alias}")
+            texts.append(text_alias)
             invalid.append(
-                f"case when {text} is not null and try_cast({text} as {sql_type}) is null "
-                f"then to_json({_literal(_naming.normalize_identifier(name))}) || ':' || "
-                f"to_json({text}) end"
+                f"case when {text_alias} is not null and {alias} is null "
+                f"then {_literal(orjson.dumps(snake).decode())} || ':' || to_json({text_alias}) end"
             )
-        elif pa.types.is_nested(arrow_type):
+        elif pa.types.is_nested(table.schema.field(name).type):
             selects.append(f"{column} as {alias}")
         else:
             selects.append(f"cast({column} as varchar) as {alias}")
-    if invalid:
-        selects.append(f"nullif('{{' || concat_ws(',', {', '.join(invalid)}) || '}}', '{{}}')")
-    else:
-        selects.append("cast(null as varchar)")
-    selects[-1] += " as invalid_values"
+    invalid_values = (
+        f"nullif('{{' || concat_ws(',', {', '.join(invalid)}) || '}}', '{{}}')"
+        if invalid
+        else "cast(null as varchar)"
+    )
+    excluded = f" exclude ({', '.join(texts)})" if texts else ""
+    sql = (
+        f"select *{excluded}, {invalid_values} as invalid_values "
+        f"from (select {', '.join(selects)} from page)"
+    )
     con.register("page", table)
     try:
-        typed = con.sql(f"select {', '.join(selects)} from page").to_arrow_table()
+        typed = con.sql(sql).to_arrow_table()
     finally:
         con.unregister("page")
     phones = (

@@ -86,7 +86,7 @@ def test_second_sync_exits_at_once_while_one_runs(
         started = time.monotonic()
         second = workspace.run("sync")
 
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 15, "it must not wait for the running sync"
         assert second.code == 3
         assert f"Another sync is already running (pid {first.pid}" in second.stderr
         emulator.clear_faults()
