@@ -201,7 +201,6 @@ def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill |
             report.cursors = infinity_cursors(pipeline.state)
             loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items()) or "no new rows"
             progress.step(f"infinity/{route}: chunk {chunk} loaded: {loaded}")
-    report.repaired += progress.repaired
 
 
 def infinity_cursors(state: dict[str, Any]) -> dict[str, int]:
@@ -231,6 +230,7 @@ def run(command: str, *, backfill: Backfill | None = None) -> RunReport:
             log.debug("run failed", exc_info=True)
             report.fail(error)
         finally:
+            report.repaired = progress.repaired
             record_run(report)
     return report
 
