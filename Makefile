@@ -35,8 +35,9 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: $(STAMP) ## measure load speed against DuckDB's own read_json (figures go in the README)
+bench: $(STAMP) ## measure load speed against each step's floor (figures go in the README)
 	$(PY) -m bench.infinity_load
+	$(PY) -m bench.footprints_load
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch virtualenv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines sync | extract infinity | status | demo`.
+"""Command line: `python -m pipelines sync | extract infinity|footprints | status | demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
 is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
@@ -23,8 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("sync", help="extract every source into the warehouse")
     extract = commands.add_parser("extract", help="extract one source")
-    extract.add_argument("source", choices=["infinity"])
-    extract.add_argument("--start-date", type=date.fromisoformat, help="backfill from (Y-m-d)")
+    extract.add_argument("source", choices=runner.SOURCES)
+    extract.add_argument(
+        "--start-date", type=date.fromisoformat, help="infinity only: backfill from (Y-m-d)"
+    )
     extract.add_argument("--end-date", type=date.fromisoformat, help="backfill to, inclusive")
     extract.add_argument("--tz", default="UTC", help="time zone of the backfill dates")
     commands.add_parser("status", help="cursors, row counts, rejected rows, last run")
@@ -50,6 +52,11 @@ def _backfill(args: argparse.Namespace) -> Backfill | None:
         return None
     if args.start_date is None or args.end_date is None:
         raise settings.SettingError("--start-date/--end-date", "must be given together")
+    if args.source != "infinity":
+        raise settings.SettingError(
+            "--start-date/--end-date",
+            "only apply to infinity; Footprints re-reads sources.footprints.lookback_days",
+        )
     return Backfill(args.start_date, args.end_date, args.tz)
 
 
@@ -71,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = "sync" if args.command == "sync" else f"extract {args.source}"
     try:
-        result = runner.run(
-            command, backfill=_backfill(args) if args.command == "extract" else None
-        )
+        if args.command == "sync":
+            result = runner.run(command)
+        else:
+            result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
     except (runner.SyncBusy, settings.SettingError) as error:
         print(error, file=sys.stderr)
         return EXIT_BUSY if isinstance(error, runner.SyncBusy) else EXIT_SETTINGS

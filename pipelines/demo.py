@@ -1,27 +1,42 @@
-"""`make demo`: the whole job against the bundled emulator, into data/demo.duckdb.
+"""`make demo`: the whole job against the bundled emulators, into data/demo.duckdb.
 
-The first run serves a 60-day data set (repeat UK callers, rowId gaps, the reference's two
-sample rows with their unescaped `notes`, one line that cannot be read). Every later run adds
-a batch of new calls, as if the scheduler ran again an hour later, so the next sync shows an
-incremental load of just those rows.
+The first run serves a 60-day data set: Infinity calls (repeat UK callers, rowId gaps, the
+reference's two sample rows with their unescaped `notes`, one line that cannot be read) and
+Footprints leads over the same days, many from the same callers' numbers, about 10% of them
+customers with contract values. Every later run adds a batch of new calls and new leads and
+moves some recent leads on to `customer`, as if the scheduler ran again an hour later, so the
+next sync shows an incremental load of just those rows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from pipelines import runner
+from pipelines.emulators.footprints import FootprintsEmulator
+from pipelines.emulators.footprints_data import FootprintsData, generate_footprints
 from pipelines.emulators.infinity import InfinityEmulator
-from pipelines.emulators.infinity_data import REFERENCE_SAMPLE_LINES, generate_triggers
+from pipelines.emulators.infinity_data import (
+    DEFAULT_END,
+    REFERENCE_SAMPLE_LINES,
+    generate_triggers,
+)
 
 DATA = Path("data")
 WAREHOUSE = DATA / "demo.duckdb"
 RUNS_FILE = DATA / "demo-runs.json"
 NEW_CALLS_PER_RUN = 1_000
+DEMO_DAYS = 60
+LEADS = 2_000
+NEW_LEADS_PER_RUN = 50
+NEW_CUSTOMERS_PER_RUN = 10
 UNREADABLE_ROW_ID = 1000  # below the generated rowIds, above the reference samples
 UNREADABLE_LINE = '{"rowId":"1000","triggerDatetime":"2026-09-02 10:00:00","act":"call",'
 
@@ -43,6 +58,15 @@ where act like 'call%'
   and trigger_datetime >= (select max(trigger_datetime) from infinity.triggers) - interval 7 day
 group by channel
 order by calls desc;""",
+    "Leads per status, and how many called from the same number in the 30 days before": """
+select l.status, count(distinct l.id) as leads,
+       count(distinct case when t.row_id is not null then l.id end) as called_first
+from footprints.leads as l
+left join infinity.triggers as t
+  on t.caller_phone_e164 = l.user_phone_e164
+ and t.trigger_datetime between l.created_at - interval 30 day and l.created_at
+group by l.status
+order by leads desc;""",
 }
 
 
@@ -59,27 +83,61 @@ def _demo_data(rows: int, run_number: int) -> tuple[list[dict[str, str]], list[t
     return triggers, raw_lines
 
 
+def _demo_leads(run_number: int, today: date) -> tuple[FootprintsData, list[FootprintsData]]:
+    """The leads of the 60 demo days, and one batch of new leads per later run (today's)."""
+    first_day = DEFAULT_END.date() - timedelta(days=DEMO_DAYS)
+    leads = generate_footprints(LEADS, seed=7, start=first_day, end=DEFAULT_END.date())
+    later = [
+        generate_footprints(NEW_LEADS_PER_RUN, seed=100 + batch, start=today, end=today)
+        for batch in range(1, run_number)
+    ]
+    return leads, later
+
+
+def _serve_leads(crm: FootprintsEmulator, run_number: int, today: date) -> int:
+    """Load the emulator as it looks on this run; returns how many leads it lists."""
+    leads, later = _demo_leads(run_number, today)
+    crm.load(leads)
+    for batch in later:
+        crm.add_leads(batch.leads)
+        crm.add_actions(batch.actions)
+        crm.add_customers(batch.customers)
+    # Each later run, a few recent leads become customers: the lookback re-read finds them.
+    recent = [lead["_id"] for lead in leads.leads if lead.get("status") in ("lead", "sale_lead")]
+    for batch in range(1, run_number):
+        for lead_id in recent[-batch * NEW_CUSTOMERS_PER_RUN :]:
+            crm.change_status(lead_id, "customer", DEFAULT_END + timedelta(hours=batch))
+    return len(leads.leads) + sum(len(b.leads) for b in later)
+
+
 def run_demo(rows: int) -> int:
     DATA.mkdir(exist_ok=True)
     run_number = json.loads(RUNS_FILE.read_text())["runs"] + 1 if RUNS_FILE.exists() else 1
     triggers, raw_lines = _demo_data(rows, run_number)
-    with InfinityEmulator() as emulator:
+    with InfinityEmulator() as emulator, FootprintsEmulator() as crm:
         emulator.add_triggers(triggers)
         for line, row_id in raw_lines:
             emulator.add_raw_line(line, row_id=row_id, trigger_datetime="2026-09-02 10:00:00")
-        os.environ.update(
+        lead_count = _serve_leads(crm, run_number, datetime.now(UTC).date())
+        demo_settings = dict(
             SOURCES__INFINITY__BASE_URL=f"{emulator.url}/reports/v2",
             SOURCES__INFINITY__IGRP=emulator.igrp,
             SOURCES__INFINITY__USERNAME=emulator.username,
             SOURCES__INFINITY__PASSWORD=emulator.password,
             DESTINATION__DUCKDB__CREDENTIALS=str(WAREHOUSE),
+            SOURCES__FOOTPRINTS__BASE_URL=crm.url,
+            SOURCES__FOOTPRINTS__CLIENT_KEY=crm.client_key,
+            SOURCES__FOOTPRINTS__CLIENT_SECRET=crm.client_secret,
+            SOURCES__FOOTPRINTS__START_DATE=str(DEFAULT_END.date() - timedelta(days=DEMO_DAYS)),
             SYNC__PIPELINES_DIR=str(DATA / "demo-pipelines"),
         )
         print(
             f"Demo run {run_number}: the Infinity emulator at {emulator.url} serves "
-            f"{len(triggers) + len(raw_lines):,} triggers."
+            f"{len(triggers) + len(raw_lines):,} triggers; the Footprints emulator at "
+            f"{crm.url} serves {lead_count:,} leads."
         )
-        report = runner.run("sync")
+        with _environment(demo_settings):
+            report = runner.run("sync")
     print()
     print(report.summary())
     if report.error:
@@ -88,9 +146,25 @@ def run_demo(rows: int) -> int:
     _show_examples()
     print(
         f"\nRun `make demo` again to see an incremental sync of {NEW_CALLS_PER_RUN:,} new "
-        "calls; `rm -rf data/demo*` starts over."
+        f"calls, {NEW_LEADS_PER_RUN} new leads and {NEW_CUSTOMERS_PER_RUN} new customers; "
+        "`rm -rf data/demo*` starts over."
     )
     return 0
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Settings for the emulators, for this run only: they point at ports about to close."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _show_examples() -> None:

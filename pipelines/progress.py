@@ -31,6 +31,10 @@ class Progress:
         detail = f"infinity/{report.route}: {self.rows[report.route]:,} rows fetched"
         if report.last_row_id is not None:
             detail += f", at rowId {report.last_row_id}"
+        self.update(detail)
+
+    def update(self, detail: str) -> None:
+        """Where a step is now: the live line, or a log line every `log_every_seconds`."""
         if self.live:
             self.stream.write(f"\r\033[K{detail}")
             self.stream.flush()

@@ -18,20 +18,37 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import SupportsPipeline
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines import settings, warehouse
+from pipelines.footprints import (
+    FootprintsSettings,
+    day_chunks,
+    fetch_chunk,
+    footprints_source,
+    leads_cursor,
+)
 from pipelines.infinity import Backfill, InfinitySettings, infinity_source
 from pipelines.progress import Progress
 from pipelines.settings import SyncError
 
 log = logging.getLogger("pipelines")
+
+SOURCES = ("infinity", "footprints")  # the order `sync` extracts them in
+SETTINGS = {"infinity": InfinitySettings, "footprints": FootprintsSettings}
+# A source none of whose keys is set is not in use: `sync` skips it and says so. One with
+# some keys set is in use, and a missing one fails the run before any request.
+IDENTIFYING_KEYS = {
+    "infinity": ("igrp", "username", "password", "api_key"),
+    "footprints": ("base_url", "client_key", "client_secret"),
+}
 
 
 class SyncBusy(SyncError):
@@ -48,6 +65,7 @@ class RunReport:
     rows: Counter[str] = field(default_factory=Counter)
     repaired: int = 0
     cursors: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None  # "settings", "busy" or "failed"
 
@@ -57,8 +75,9 @@ class RunReport:
 
     def summary(self) -> str:
         """One paragraph an operator can read at 3 a.m."""
-        loaded = sum(n for t, n in self.rows.items() if not t.endswith("_rejected"))
-        rejected = sum(n for t, n in self.rows.items() if t.endswith("_rejected"))
+        loaded = sum(n for t, n in self.rows.items() if not t.endswith("rejected"))
+        rejected_tables = sorted(t for t, n in self.rows.items() if t.endswith("rejected") and n)
+        rejected = sum(self.rows[t] for t in rejected_tables)
         tables = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
         head = (
             f"{self.command} FAILED after {self.seconds:.1f} s: {self.error}"
@@ -68,7 +87,7 @@ class RunReport:
         parts = [head, f"Rows loaded: {loaded:,} ({tables})."]
         if rejected:
             parts.append(
-                f"{rejected:,} unreadable line(s) set aside in infinity.triggers_rejected "
+                f"{rejected:,} unreadable row(s) set aside in {', '.join(rejected_tables)} "
                 "(raw text kept; see `python -m pipelines status`)."
             )
         else:
@@ -79,6 +98,7 @@ class RunReport:
             parts.append(
                 "Cursors: " + ", ".join(f"{r} at rowId {v}" for r, v in self.cursors.items()) + "."
             )
+        parts += self.notes
         if self.error:
             parts.append("Everything loaded before the failure is kept; the next run resumes.")
         return " ".join(parts)
@@ -102,6 +122,7 @@ class RunReport:
             "rows": dict(self.rows),
             "repaired": self.repaired,
             "cursors": self.cursors,
+            "notes": self.notes,
             "error": self.error,
         }
 
@@ -214,8 +235,83 @@ def infinity_cursors(state: dict[str, Any]) -> dict[str, int]:
     return cursors
 
 
-def run(command: str, *, backfill: Backfill | None = None) -> RunReport:
-    """Run `sync` or `extract infinity` under the lock; the report says what happened.
+def extract_footprints(report: RunReport, progress: Progress) -> None:
+    """Footprints leads, actions, customers and reference lists into `footprints.*`.
+
+    Days are loaded in chunks of `days_per_load`; the last complete day is saved with each
+    chunk's rows, so a run killed mid-backfill resumes from there.
+    """
+    config = FootprintsSettings.from_config()
+    wait = _wait_seconds()
+    pipeline = make_pipeline("footprints")
+    warehouse.while_warehouse_free(pipeline.sync_destination, wait)
+    _load_pending(pipeline, report)
+    client = config.client()
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    counts: Counter[str] = Counter()
+    first = config.first_day(leads_cursor(pipeline.state), today)
+    for number, days in enumerate(day_chunks(first, today, config.days_per_load), start=1):
+        known = warehouse.while_warehouse_free(partial(known_lead_hashes, pipeline, days[0]), wait)
+        chunk = fetch_chunk(
+            client, config, days, known, with_references=number == 1, on_progress=progress.update
+        )
+        # Parquet, not dlt's default INSERT statements: several times faster into DuckDB.
+        pipeline.extract(
+            footprints_source(chunk, complete_through=min(days[-1], yesterday)),
+            loader_file_format="parquet",
+        )
+        loaded = _normalize_and_load(pipeline, report, wait)
+        counts += chunk.counts
+        described = ", ".join(f"{t} {n:,}" for t, n in loaded.items()) or "no new rows"
+        progress.step(f"footprints: {days[0]} to {days[-1]} loaded: {described}")
+    cursor = leads_cursor(pipeline.state)
+    report.notes.append(
+        f"Footprints: leads complete through {cursor or 'no day yet'}, "
+        f"{counts['leads_unchanged']:,} re-read lead(s) unchanged, "
+        f"{counts['customer_lookups_skipped']:,} lead(s) without email or phone not looked up "
+        f"as customers, {counts['customers_not_found']:,} customer lookup(s) found no profile, "
+        f"{client.requests_made:,} requests."
+    )
+
+
+def _normalize_and_load(pipeline: Any, report: RunReport, wait: float) -> dict[str, int]:
+    """Normalize and load the extracted package; rows per table, also added to the report."""
+    counts = {
+        table: rows
+        for table, rows in pipeline.normalize().row_counts.items()
+        if not table.startswith("_dlt")
+    }
+    warehouse.while_warehouse_free(pipeline.load, wait)
+    for table, rows in counts.items():
+        report.rows[f"{pipeline.dataset_name}.{table}"] += rows
+    return counts
+
+
+def known_lead_hashes(pipeline: Any, since: date) -> dict[str, str]:
+    """id -> content hash of the loaded leads created since `since` (or with no readable date)."""
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("leads")
+        try:
+            rows = client.execute_sql(
+                f"select id, content_hash from {table} "
+                f"where created_at >= '{since.isoformat()}' or created_at is null"
+            )
+        except DatabaseUndefinedRelation:
+            return {}
+    return {str(lead_id): str(content_hash) for lead_id, content_hash in rows or []}
+
+
+def run(
+    command: str,
+    *,
+    sources: tuple[str, ...] | None = None,
+    backfill: Backfill | None = None,
+) -> RunReport:
+    """Run `sync` or one `extract` under the lock; the report says what happened.
+
+    Args:
+        sources: The sources to extract; None means every configured one (`sync`).
 
     Raises `SyncBusy` when another sync holds the lock; every other failure is recorded in
     the report (and in runs.jsonl) so the summary can say what was loaded before it.
@@ -224,8 +320,16 @@ def run(command: str, *, backfill: Backfill | None = None) -> RunReport:
     progress = Progress()
     with sync_lock():
         try:
+            if sources is None:
+                sources = _configured_sources(report)
+            # Every setting of every step is checked before the first request.
+            for source in sources:
+                SETTINGS[source].from_config()
             warehouse.while_warehouse_free(warehouse.probe_free, _wait_seconds())
-            extract_infinity(report, progress, backfill)
+            if "infinity" in sources:
+                extract_infinity(report, progress, backfill)
+            if "footprints" in sources:
+                extract_footprints(report, progress)
         except Exception as error:
             log.debug("run failed", exc_info=True)
             report.fail(error)
@@ -233,6 +337,26 @@ def run(command: str, *, backfill: Backfill | None = None) -> RunReport:
             report.repaired = progress.repaired
             record_run(report)
     return report
+
+
+def _configured_sources(report: RunReport) -> tuple[str, ...]:
+    configured = tuple(
+        source
+        for source in SOURCES
+        if any(settings.get(f"sources.{source}.{key}") for key in IDENTIFYING_KEYS[source])
+    )
+    if not configured:
+        raise settings.SettingError(
+            "sources.infinity.igrp",
+            "and every other source setting are missing: nothing is configured to sync "
+            "(see .dlt/example.secrets.toml)",
+        )
+    for source in SOURCES:
+        if source not in configured:
+            keys = ", ".join(f"sources.{source}.{key}" for key in IDENTIFYING_KEYS[source])
+            report.notes.append(f"{source.capitalize()} is not configured ({keys}): skipped.")
+            log.info("%s is not configured: skipped", source)
+    return configured
 
 
 def _chain(error: BaseException | None) -> Iterator[BaseException]:

@@ -9,9 +9,10 @@ import duckdb
 from dlt.pipeline.state_sync import decompress_state
 
 from pipelines import runner, warehouse
+from pipelines.footprints import leads_cursor
 from pipelines.settings import SyncError
 
-DATASETS = ("infinity",)
+DATASETS = ("infinity", "footprints")
 
 
 def report() -> str:
@@ -51,11 +52,19 @@ def _dataset_lines(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
     state = _state(con, dataset) if "_dlt_pipeline_state" in tables else {}
     for route, row_id in runner.infinity_cursors(state).items():
         lines.append(f"  cursor {route}: rowId {row_id}")
+    complete_through = leads_cursor(state)
+    if complete_through:
+        lines.append(f"  cursor leads: complete through {complete_through}")
     for table in tables:
         if table.startswith("_dlt"):
             continue
         count = con.execute(f'select count(*) from "{dataset}"."{table}"').fetchone()[0]
         lines.append(f"  {dataset}.{table}: {count:,} rows")
+    if "rejected" in tables:
+        for endpoint, error in con.execute(
+            f'select endpoint, error from "{dataset}".rejected order by fetched_at desc limit 5'
+        ).fetchall():
+            lines.append(f"  rejected: {endpoint}: {error}")
     if "triggers_rejected" in tables:
         for route, row_id, error in con.execute(
             f'select route, row_id, error from "{dataset}".triggers_rejected '

@@ -1,16 +1,18 @@
-"""`make demo`: a first full sync, then a second run that loads only the new calls."""
+"""`make demo`: a first full sync, then a second run that loads only the new calls and leads."""
 
 from __future__ import annotations
 
 from conftest import Workspace
 
-from pipelines.demo import WAREHOUSE
+from pipelines.demo import NEW_CUSTOMERS_PER_RUN, NEW_LEADS_PER_RUN, WAREHOUSE
 
 
 def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace) -> None:
     first = workspace.run("demo", "--rows", "3000")
     workspace.warehouse = workspace.root / WAREHOUSE
     after_first = workspace.count()
+    leads_after_first = workspace.count("footprints.leads")
+    first_loads = workspace.query("select max(load_id) from footprints._dlt_loads")[0][0]
     second = workspace.run("demo", "--rows", "3000")
 
     assert first.code == 0, first.output
@@ -18,8 +20,25 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
     assert after_first > 1_000
     added = workspace.count() - after_first
     assert 0 < added <= 1_000
-    assert f"Rows loaded: {added:,} (infinity.triggers {added:,})" in second.stdout
-    assert "1 unreadable line(s) set aside" in first.stdout
+    assert f"infinity.triggers {added:,}" in second.stdout
+    assert "1 unreadable row(s) set aside" in first.stdout
     assert "2 line(s) with unescaped JSON repaired" in first.stdout
     assert "-- Repeat callers" in second.stdout and "caller_phone_e164" in second.stdout
     assert workspace.count("infinity.triggers_rejected") == 1
+    # Footprints: new leads and recent leads that became customers, nothing else re-loaded.
+    assert leads_after_first > 1_000
+    added_leads = workspace.count("footprints.leads") - leads_after_first
+    assert 0 < added_leads <= NEW_LEADS_PER_RUN
+    old_reloaded = workspace.query(
+        "select status, count(*) from footprints.leads "
+        f"where _dlt_load_id > '{first_loads}' and created_at < current_date group by status"
+    )
+    assert [status for status, _ in old_reloaded] == ["customer"]
+    assert 0 < old_reloaded[0][1] <= NEW_CUSTOMERS_PER_RUN
+    assert f"footprints.leads {added_leads + old_reloaded[0][1]:,}" in second.stdout
+    called_first = workspace.query(
+        "select count(distinct l.id) from footprints.leads as l join infinity.triggers as t "
+        "on t.caller_phone_e164 = l.user_phone_e164"
+    )[0][0]
+    assert called_first > 0
+    assert "-- Leads per status" in second.stdout

@@ -145,7 +145,7 @@ def test_unreadable_line_is_set_aside_and_not_repeated(
     route, row_id, raw_line, error, has_time = rejected[0]
     assert (route, row_id, raw_line, has_time) == ("all", 102, garbage, True)
     assert error
-    assert "1 unreadable line(s) set aside in infinity.triggers_rejected" in result.stdout
+    assert "1 unreadable row(s) set aside in infinity.triggers_rejected" in result.stdout
     assert "rejected: route all, rowId 102" in workspace.run("status").stdout
 
 

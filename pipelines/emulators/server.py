@@ -253,6 +253,9 @@ class EmulatorServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 makes the 9th simultaneous client wait ~1 s for a
+    # retried SYN; clients with 8+ workers connect that way.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: EmulatorServer) -> None:
         self.emulator = emulator
@@ -286,6 +289,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are written separately; with Nagle's algorithm the body waits for the
+    # client's delayed ACK, about 40 ms per answer on a kept-alive connection.
+    disable_nagle_algorithm = True
     timeout = _IDLE_TIMEOUT
     server: _Server
 
