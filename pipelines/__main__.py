@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines sync | extract infinity|footprints | status | demo`.
+"""Command line: `python -m pipelines sync | extract infinity|footprints | models | status | demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
 is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("--end-date", type=date.fromisoformat, help="backfill to, inclusive")
     extract.add_argument("--tz", default="UTC", help="time zone of the backfill dates")
+    commands.add_parser("models", help="build the SQL models in sql/ (staging to outbound)")
     commands.add_parser("status", help="cursors, row counts, rejected rows, last run")
     demo = commands.add_parser("demo", help="the whole flow against bundled emulators")
     demo.add_argument("--rows", type=int, default=50_000, help="triggers in the demo data set")
@@ -76,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return EXIT_BUSY
         return 0
-    command = "sync" if args.command == "sync" else f"extract {args.source}"
+    command = f"extract {args.source}" if args.command == "extract" else args.command
     try:
         if args.command == "sync":
-            result = runner.run(command)
+            result = runner.run(command, models=True)
+        elif args.command == "models":
+            result = runner.run("models", sources=(), models=True)
         else:
             result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
     except (runner.SyncBusy, settings.SettingError) as error:

@@ -58,15 +58,12 @@ where act like 'call%'
   and trigger_datetime >= (select max(trigger_datetime) from infinity.triggers) - interval 7 day
 group by channel
 order by calls desc;""",
-    "Leads per status, and how many called from the same number in the 30 days before": """
-select l.status, count(distinct l.id) as leads,
-       count(distinct case when t.row_id is not null then l.id end) as called_first
-from footprints.leads as l
-left join infinity.triggers as t
-  on t.caller_phone_e164 = l.user_phone_e164
- and t.trigger_datetime between l.created_at - interval 30 day and l.created_at
-group by l.status
-order by leads desc;""",
+    "Conversions and their value by the marketing channel of the attributed call": """
+select coalesce(channel_name, '(no call before the lead)') as channel,
+       count(*) as conversions, sum(value) as value, any_value(currency) as currency
+from analytics.conversions
+group by channel
+order by conversions desc;""",
 }
 
 
@@ -130,6 +127,8 @@ def run_demo(rows: int) -> int:
             SOURCES__FOOTPRINTS__CLIENT_SECRET=crm.client_secret,
             SOURCES__FOOTPRINTS__START_DATE=str(DEFAULT_END.date() - timedelta(days=DEMO_DAYS)),
             SYNC__PIPELINES_DIR=str(DATA / "demo-pipelines"),
+            # Footprints values carry no currency; the demo business sells in lei.
+            MODELS__CURRENCY="RON",
         )
         print(
             f"Demo run {run_number}: the Infinity emulator at {emulator.url} serves "
@@ -137,7 +136,7 @@ def run_demo(rows: int) -> int:
             f"{crm.url} serves {lead_count:,} leads."
         )
         with _environment(demo_settings):
-            report = runner.run("sync")
+            report = runner.run("sync", models=True)
     print()
     print(report.summary())
     if report.error:

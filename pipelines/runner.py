@@ -36,6 +36,8 @@ from pipelines.footprints import (
     leads_cursor,
 )
 from pipelines.infinity import Backfill, InfinitySettings, infinity_source
+from pipelines.model_settings import ModelSettings
+from pipelines.models import InputsMissing, ModelRun, build_models
 from pipelines.progress import Progress
 from pipelines.settings import SyncError
 
@@ -307,11 +309,14 @@ def run(
     *,
     sources: tuple[str, ...] | None = None,
     backfill: Backfill | None = None,
+    models: bool = False,
 ) -> RunReport:
-    """Run `sync` or one `extract` under the lock; the report says what happened.
+    """Run `sync`, one `extract` or `models` under the lock; the report says what happened.
 
     Args:
         sources: The sources to extract; None means every configured one (`sync`).
+        models: Build the SQL models after extracting. With `sources=None`, only when every
+            source is configured, since the models read both.
 
     Raises `SyncBusy` when another sync holds the lock; every other failure is recorded in
     the report (and in runs.jsonl) so the summary can say what was loaded before it.
@@ -322,14 +327,21 @@ def run(
         try:
             if sources is None:
                 sources = _configured_sources(report)
+                if models and sources != SOURCES:
+                    models = False
+                    report.notes.append("Models skipped: they read both sources.")
             # Every setting of every step is checked before the first request.
             for source in sources:
                 SETTINGS[source].from_config()
+            if models:
+                ModelSettings.from_config()
             warehouse.while_warehouse_free(warehouse.probe_free, _wait_seconds())
             if "infinity" in sources:
                 extract_infinity(report, progress, backfill)
             if "footprints" in sources:
                 extract_footprints(report, progress)
+            if models:
+                build_models_step(report, progress)
         except Exception as error:
             log.debug("run failed", exc_info=True)
             report.fail(error)
@@ -337,6 +349,25 @@ def run(
             report.repaired = progress.repaired
             record_run(report)
     return report
+
+
+def build_models_step(report: RunReport, progress: Progress) -> None:
+    """The SQL models in sql/, on the warehouse the sources loaded into."""
+
+    def built(run: ModelRun) -> None:
+        progress.step(f"models: {run.table} {run.rows:,} rows in {run.seconds:.2f} s")
+
+    try:
+        result = warehouse.while_warehouse_free(
+            partial(build_models, on_model=built), _wait_seconds()
+        )
+    except InputsMissing as missing:
+        if report.command == "models":
+            raise
+        # A source with no rows yet (a new account) is not a failed sync.
+        report.notes.append(f"Models skipped: {missing}.")
+        return
+    report.notes.append(result.summary())
 
 
 def _configured_sources(report: RunReport) -> tuple[str, ...]:

@@ -41,4 +41,12 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
         "on t.caller_phone_e164 = l.user_phone_e164"
     )[0][0]
     assert called_first > 0
-    assert "-- Leads per status" in second.stdout
+    assert "-- Conversions and their value" in second.stdout
+    # The models ran after the sync: matches, conversions and a batch per target.
+    assert "Leads matched to a call:" in second.stdout
+    assert "Outbound: qubit" in second.stdout
+    assert workspace.count("analytics.call_lead_matches") > 0
+    conversions = workspace.count("analytics.conversions")
+    assert conversions > 0
+    for target in ("qubit_events", "owox_hits", "gameball_events"):
+        assert workspace.count(f"outbound.{target}") == conversions, target

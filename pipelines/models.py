@@ -1,0 +1,422 @@
+"""Builds the SQL models in sql/ on the configured warehouse, in the order their SQL implies.
+
+- `sql/<layer>/<name>.sql` is one select in DuckDB's dialect, reading plain `schema.table`
+  names. It builds the table `<schema>.<name>`, the schema being its layer's: staging ->
+  `staging`, intermediate -> `intermediate`, marts -> `analytics`, outbound -> `outbound`.
+  One more model, whose columns are named by settings, is generated (`pipelines.model_settings`).
+- Order: sqlglot lists the tables each model reads; a model is built after the models that
+  create them. A table no model creates is an input: a raw table or a settings table.
+- Settings reach the SQL as data: the runner writes them to one-row tables first
+  (`pipelines.model_settings`).
+- Every model is rebuilt in full (`create or replace table ... as`), each in one statement.
+
+Why dlt's `sql_client` and not dlt's transformations (dlt 1.31, measured):
+- `@dlt.hub.transformation` belongs to dltHub's licensed `dlthub` package.
+- In OSS dlt, a resource that yields `dataset.query(sql)` loads a table through the pipeline,
+  but the table came out with one column, `_dlt_load_id`, and the rows' values were gone.
+  Before that, the relation resolves its columns against dlt schemas, so a model reading
+  another model's table (never in a dlt schema) fails: "SELECT statement includes a `*`
+  selection that can't be resolved".
+So the runner asks dlt for the warehouse (`dlt.dataset(destination, ...)`): its `sql_client`
+runs the statements and its sqlglot dialect says how to write them, for DuckDB now and
+BigQuery later through the same calls. On DuckDB the file's own text runs, so DuckDB's error
+positions are the file's lines; elsewhere the sqlglot translation runs (`pipelines.transpile`),
+after a check that BigQuery has every function it uses. An error names the model's file and
+line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from pipelines import warehouse
+from pipelines.model_settings import (
+    CUSTOM_FIELDS_GRAIN,
+    CUSTOM_FIELDS_TABLE,
+    RAW_TRIGGERS,
+    SETTINGS_TABLE,
+    STATUSES_TABLE,
+    ModelSettings,
+    custom_fields_select,
+    settings_select,
+    statuses_select,
+)
+from pipelines.settings import SyncError
+from pipelines.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+# sql/<layer>/ -> the schema its tables are built in, in build order
+LAYERS = {
+    "staging": "staging",
+    "intermediate": "intermediate",
+    "marts": "analytics",
+    "outbound": "outbound",
+}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DUCKDB_LINE = re.compile(r"\bLINE (\d+):")
+_BIGQUERY_POSITION = re.compile(r"\[(\d+):(\d+)\]")
+_OUTBOUND = ("qubit_events", "owox_hits", "gameball_events")
+
+
+class ModelError(SyncError):
+    """A model could not be read, ordered or built; the message names its file and line."""
+
+    def __init__(self, message: str, report: ModelsReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class InputsMissing(ModelError):
+    """A raw table the models read has not been loaded yet (a source with no rows so far)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """One table to build: its select (DuckDB dialect) and the tables it reads."""
+
+    table: str
+    origin: str  # the file, relative to the project, or what generated the model
+    sql: str  # the select as written (or generated), in DuckDB's dialect
+    query: exp.Query
+    reads: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    table: str
+    origin: str
+    rows: int
+    seconds: float
+
+
+@dataclass
+class ModelsReport:
+    """What a build did: rows and time per model, and the figures a summary shows."""
+
+    dialect: str = SOURCE_DIALECT
+    runs: list[ModelRun] = field(default_factory=list)
+    seconds: float = 0.0
+    leads: int = 0
+    matched_leads: int = 0
+    conversions: int = 0
+    attributed_conversions: int = 0
+    # target -> skip reason (None: ready to send) -> rows
+    outbound: dict[str, dict[str | None, int]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {run.table: run.rows for run in self.runs}
+
+    @property
+    def match_rate(self) -> float:
+        return self.matched_leads / self.leads if self.leads else 0.0
+
+    def summary(self) -> str:
+        """One paragraph: tables and rows, match rate, what each target would be sent."""
+        tables = ", ".join(f"{r.table} {r.rows:,} ({r.seconds:.2f} s)" for r in self.runs)
+        parts = [f"Models: {len(self.runs)} tables built in {self.seconds:.1f} s ({tables})."]
+        parts.append(
+            f"Leads matched to a call: {self.matched_leads:,} of {self.leads:,} "
+            f"({self.match_rate:.1%}). Conversions: {self.conversions:,}, "
+            f"{self.attributed_conversions:,} with an attributed call."
+        )
+        targets = []
+        for target, reasons in self.outbound.items():
+            skipped = {r: n for r, n in reasons.items() if r is not None}
+            why = ", ".join(f"{r} {n:,}" for r, n in sorted(skipped.items()))
+            targets.append(
+                f"{target} {reasons.get(None, 0):,} to send, {sum(skipped.values()):,} skipped"
+                + (f" ({why})" if why else "")
+            )
+        if targets:
+            parts.append("Outbound: " + "; ".join(targets) + ".")
+        return " ".join(parts)
+
+
+def _origin(path: Path) -> str:
+    root = SQL_DIR.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _parse(sql: str, origin: str) -> exp.Query:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
+    except ParseError as error:
+        where = error.errors[0] if error.errors else {}
+        line = f":{where['line']}:{where['col']}" if where.get("line") else ""
+        description = where.get("description") or str(error)
+        raise ModelError(f"{origin}{line}: cannot parse the SQL: {description}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ModelError(f"{origin}: a model is exactly one select statement")
+    return statements[0]
+
+
+def _reads(query: exp.Query, origin: str) -> frozenset[str]:
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    tables = set()
+    for table in query.find_all(exp.Table):
+        if not table.db:
+            if table.name in ctes:
+                continue
+            line = table.this.meta.get("line") if isinstance(table.this, exp.Expression) else None
+            raise ModelError(
+                f"{origin}{f':{line}' if line else ''}: reads {table.name} without a schema; "
+                "write schema.table"
+            )
+        tables.add(f"{table.db}.{table.name}")
+    return frozenset(tables)
+
+
+def _model(table: str, origin: str, sql: str) -> Model:
+    query = _parse(sql, origin)
+    return Model(table, origin, sql, query, _reads(query, origin))
+
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every `sql/<layer>/<name>.sql`, parsed."""
+    models = []
+    for path in sorted(sql_dir.rglob("*.sql")):
+        origin = _origin(path)
+        layer = path.parent.name
+        if path.parent.parent != sql_dir or layer not in LAYERS:
+            raise ModelError(f"{origin}: models live in sql/<{'|'.join(LAYERS)}>/<name>.sql")
+        if not _NAME.match(path.stem):
+            raise ModelError(f"{origin}: a model's name is lowercase letters, digits and _")
+        sql = path.read_text(encoding="utf-8").strip().rstrip(";").rstrip()
+        models.append(_model(f"{LAYERS[layer]}.{path.stem}", origin, sql))
+    return models
+
+
+def generated_models(config: ModelSettings) -> list[Model]:
+    """The models built from settings rather than files."""
+    query = custom_fields_select(config)
+    origin = (
+        f"{CUSTOM_FIELDS_TABLE} (generated in pipelines/model_settings.py from "
+        "models.qubit_visitor_id_field and models.ga_client_id_field)"
+    )
+    sql = CUSTOM_FIELDS_GRAIN + "\n" + query.sql(dialect=SOURCE_DIALECT, pretty=True)
+    return [_model(CUSTOM_FIELDS_TABLE, origin, sql)]
+
+
+def in_build_order(models: Iterable[Model]) -> list[Model]:
+    """`models` ordered so that each comes after every model whose table it reads.
+
+    Ties go by layer (staging first), then by table name, so the order never changes between
+    runs. Raises `ModelError` for two models of one table, a model reading itself, or a cycle.
+    """
+    by_table: dict[str, Model] = {}
+    for model in models:
+        if model.table in by_table:
+            raise ModelError(
+                f"{model.origin} and {by_table[model.table].origin} both build {model.table}"
+            )
+        if model.table in model.reads:
+            raise ModelError(f"{model.origin}: reads {model.table}, the table it builds")
+        by_table[model.table] = model
+    layer_rank = {schema: rank for rank, schema in enumerate(LAYERS.values())}
+
+    def key(model: Model) -> tuple[int, str]:
+        return layer_rank.get(model.table.split(".")[0], len(layer_rank)), model.table
+
+    waiting = {t: {r for r in m.reads if r in by_table} for t, m in by_table.items()}
+    ordered: list[Model] = []
+    while waiting:
+        ready = sorted((by_table[t] for t, deps in waiting.items() if not deps), key=key)
+        if not ready:
+            cycle = ", ".join(sorted(by_table[t].origin for t in waiting))
+            raise ModelError(f"models read each other in a cycle: {cycle}")
+        for model in ready:
+            ordered.append(model)
+            del waiting[model.table]
+        for deps in waiting.values():
+            deps.difference_update(m.table for m in ready)
+    return ordered
+
+
+def plan(config: ModelSettings, sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model, file and generated, in build order."""
+    return in_build_order([*discover(sql_dir), *generated_models(config)])
+
+
+def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:
+    """`create or replace table <table> as <query>` for `dialect`."""
+    create = exp.Create(this=exp.to_table(table), kind="TABLE", replace=True, expression=query)
+    return to_dialect(create, dialect)
+
+
+def error_location(model: Model, message: str, executed: str, header_lines: int | None) -> str:
+    """`origin:line` of the error in the warehouse's `message`, as well as it can be told.
+
+    `executed` is the statement that ran; `header_lines` is the number of lines put before
+    the model's own text, or None when the warehouse ran sqlglot's translation instead.
+    """
+    if header_lines is not None and (match := _DUCKDB_LINE.search(message)):
+        line = int(match.group(1)) - header_lines
+        if line >= 1:
+            return f"{model.origin}:{line}"
+    if match := _BIGQUERY_POSITION.search(message):
+        # The warehouse ran the translation: find the name at the position it gives in the
+        # model's own text, dotted name first (calls.source), then its last part.
+        executed_lines = executed.splitlines()
+        row, col = int(match.group(1)) - 1, int(match.group(2)) - 1
+        text = executed_lines[row][col:] if 0 <= row < len(executed_lines) else ""
+        name = re.match(r"[A-Za-z_][A-Za-z0-9_.]*", text)
+        candidates = [name.group(0), name.group(0).split(".")[-1]] if name else []
+        for candidate in candidates:
+            pattern = re.compile(rf"(?<![\w.]){re.escape(candidate)}(?![\w])", re.IGNORECASE)
+            for number, line_text in enumerate(model.sql.splitlines(), start=1):
+                if pattern.search(line_text.split("--")[0]):
+                    return f"{model.origin}:{number}"
+    return model.origin
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).split("\nLINE ")[0]
+    return " ".join(text.split())
+
+
+class _Warehouse:
+    """The warehouse as dlt reaches it: a sql_client and the dialect to write for it."""
+
+    def __init__(self, client: Any, dialect: str) -> None:
+        self.client = client
+        self.dialect = dialect
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self.client.execute_sql(sql) or [])
+
+    def ensure_schemas(self, schemas: Iterable[str]) -> None:
+        for schema in sorted(set(schemas)):
+            with self.client.with_alternative_dataset_name(schema):
+                if not self.client.has_dataset():
+                    self.client.create_dataset()
+
+    def write(self, table: str, query: exp.Query) -> None:
+        self.execute(create_table_sql(table, query, self.dialect))
+
+    def build(self, model: Model) -> None:
+        if self.dialect == SOURCE_DIALECT:
+            header = f"create or replace table {exp.to_table(model.table).sql(self.dialect)} as"
+            executed, header_lines = f"{header}\n{model.sql}", 1
+        else:
+            executed, header_lines = create_table_sql(model.table, model.query, self.dialect), None
+            if self.dialect == "bigquery" and (problems := bigquery_problems(executed)):
+                raise ModelError(f"{model.origin}: uses what BigQuery lacks: {'; '.join(problems)}")
+        try:
+            self.execute(executed)
+        except Exception as error:
+            where = error_location(model, str(error), executed, header_lines)
+            raise ModelError(f"{where}: {model.table} failed: {_describe(error)}") from error
+
+    def count(self, table: str) -> int:
+        ((rows,),) = self.execute(f"select count(*) from {exp.to_table(table).sql(self.dialect)}")
+        return int(rows)
+
+    def query(self, duckdb_sql: str) -> list[tuple[Any, ...]]:
+        """A read in DuckDB's dialect, written for this warehouse."""
+        return self.execute(
+            to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
+        )
+
+
+def _columns(job_client: Any, qualified: str) -> set[str]:
+    schema, table = qualified.split(".")
+    with job_client.sql_client.with_alternative_dataset_name(schema):
+        return set(dict(job_client.get_storage_tables([table])).get(table) or {})
+
+
+def _check_inputs(job_client: Any, models: list[Model]) -> None:
+    """Every raw table the models read exists; else `InputsMissing` naming them."""
+    built = {model.table for model in models} | {SETTINGS_TABLE, STATUSES_TABLE}
+    inputs = sorted({table for model in models for table in model.reads} - built)
+    missing = [table for table in inputs if not _columns(job_client, table)]
+    if missing:
+        raise InputsMissing(
+            f"{', '.join(missing)} not in the warehouse yet: the models need a first load "
+            "of every source (python -m pipelines sync)"
+        )
+
+
+def _add_figures(report: ModelsReport, db: _Warehouse, built: set[str]) -> None:
+    """The match rate and what each target would be sent, for the summary."""
+    if {"staging.stg_footprints__leads", "intermediate.int_calls_matched_to_leads"} <= built:
+        ((report.leads, report.matched_leads),) = db.query(
+            "select (select count(*) from staging.stg_footprints__leads), "
+            "(select count(distinct lead_id) from intermediate.int_calls_matched_to_leads)"
+        )
+    if "analytics.conversions" in built:
+        ((report.conversions, report.attributed_conversions),) = db.query(
+            "select count(*), count(attributed_call_id) from analytics.conversions"
+        )
+    for name in _OUTBOUND:
+        if f"outbound.{name}" in built:
+            rows = db.query(
+                f"select skip_reason, count(*) from outbound.{name} group by skip_reason"
+            )
+            report.outbound[name.split("_")[0]] = {reason: int(n) for reason, n in rows}
+
+
+def build_models(
+    destination: Any = None,
+    *,
+    config: ModelSettings | None = None,
+    sql_dir: Path = SQL_DIR,
+    on_model: Callable[[ModelRun], None] | None = None,
+) -> ModelsReport:
+    """Build every model, in dependency order, on the warehouse.
+
+    Args:
+        destination: A dlt destination; default: the configured warehouse
+            (`pipelines.warehouse.destination()`).
+        config: The model settings; default: read from config (`ModelSettings.from_config`).
+        on_model: Called after each model is built, e.g. to print progress.
+
+    Returns:
+        Rows and seconds per model, the match rate and the outbound rows per target.
+
+    Raises:
+        SettingError: A setting is invalid, or names a custom field the triggers lack.
+        ModelError: A model could not be read, ordered or built; names its file and line.
+            Models built before it stay built; `error.report` lists them.
+    """
+    started = time.monotonic()
+    config = config or ModelSettings.from_config()
+    models = plan(config, sql_dir)
+    dataset = dlt.dataset(destination or warehouse.destination(), RAW_TRIGGERS.split(".")[0])
+    report = ModelsReport(dialect=dataset.destination_dialect)
+    with dataset.destination_client as job_client:
+        _check_inputs(job_client, models)
+        config.check_custom_fields(_columns(job_client, RAW_TRIGGERS))
+        db = _Warehouse(job_client.sql_client, report.dialect)
+        db.ensure_schemas(
+            t.split(".")[0] for t in (SETTINGS_TABLE, STATUSES_TABLE, *(m.table for m in models))
+        )
+        db.write(SETTINGS_TABLE, settings_select(config))
+        db.write(STATUSES_TABLE, statuses_select(config))
+        for model in models:
+            model_started = time.monotonic()
+            try:
+                db.build(model)
+            except ModelError as error:
+                report.seconds = time.monotonic() - started
+                error.report = report
+                raise
+            run = ModelRun(
+                model.table, model.origin, db.count(model.table), time.monotonic() - model_started
+            )
+            report.runs.append(run)
+            if on_model:
+                on_model(run)
+        _add_figures(report, db, {run.table for run in report.runs})
+    report.seconds = time.monotonic() - started
+    return report
