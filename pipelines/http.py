@@ -1,23 +1,25 @@
-"""The HTTP session every source uses: dlt's retrying client with a floor and a total bound.
+"""The HTTP session every source uses: dlt's retry rules with a floor and a total bound.
 
 dlt's `Client` retries 429, 5xx, timeouts and dropped connections and honours `Retry-After`,
 but takes `Retry-After: 0` literally, which spins through every attempt at once (dlt issue
-4036), and bounds retries by count only. This subclass keeps dlt's retry conditions and wait
-strategy and adds a minimum wait and a ceiling on the total time spent retrying one request.
+4036), and bounds retries by count only. The session built here keeps dlt's retry conditions
+and wait strategy and adds a minimum wait and a ceiling on the total time spent retrying one
+request. Each setting is declared once, in `RetryPolicy`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dlt.sources.helpers.requests.retry import (
     DEFAULT_RETRY_EXCEPTIONS,
     DEFAULT_RETRY_STATUS,
-    Client,
     retry_if_status,
     wait_exponential_retry_after,
 )
 from dlt.sources.helpers.requests.session import Session
+from requests import PreparedRequest, Response
 from tenacity import (
     Retrying,
     retry_any,
@@ -27,6 +29,10 @@ from tenacity import (
 )
 
 from pipelines import settings
+
+# requests reads a body 10 KiB at a time; for pages of 20 MB that costs more than the
+# transfer itself.
+BODY_READ_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,41 +56,37 @@ class RetryPolicy:
         )
 
 
-class RetryingClient(Client):
-    """dlt's retrying `requests` client, with a wait floor and a bound on total retry time."""
+class _LargeReadSession(Session):
+    """dlt's session (timeouts, no raise on status), reading bodies in large pieces.
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        super().__init__(
-            request_timeout=policy.timeout,
-            raise_for_status=False,
-            request_max_attempts=policy.max_attempts,
-            request_max_retry_delay=policy.max_delay,
-        )
-        self.policy = policy
+    The body is still read inside `send`, so a connection dropped mid-body is retried.
+    """
 
-    def _make_session(self) -> Session:
-        session = Session(timeout=self.policy.timeout, raise_for_status=False)
-        session.mount("http://", self._adapter)
-        session.mount("https://", self._adapter)
-        retrying = Retrying(
-            wait=wait_exponential_retry_after(
-                multiplier=self.policy.min_delay,
-                min=self.policy.min_delay,
-                max=max(self.policy.max_delay, self.policy.min_delay),
-            ),
-            retry=retry_any(
-                retry_if_status(DEFAULT_RETRY_STATUS),
-                retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
-            ),
-            stop=stop_after_attempt(self.policy.max_attempts)
-            | stop_after_delay(self.policy.max_total),
-            reraise=True,
-            retry_error_callback=lambda state: state.outcome.result(),
-        )
-        session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
-        return session
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        stream = kwargs.pop("stream", False)
+        response = super().send(request, stream=True, **kwargs)
+        if not stream:
+            response._content = b"".join(response.iter_content(BODY_READ_BYTES))
+        return response
 
 
 def retrying_session(policy: RetryPolicy | None = None) -> Session:
     """A `requests` session that retries as the policy (or `[http]` config) says."""
-    return RetryingClient(policy or RetryPolicy.from_config()).session
+    policy = policy or RetryPolicy.from_config()
+    session = _LargeReadSession(timeout=policy.timeout, raise_for_status=False)
+    retrying = Retrying(
+        wait=wait_exponential_retry_after(
+            multiplier=policy.min_delay,
+            min=policy.min_delay,
+            max=max(policy.max_delay, policy.min_delay),
+        ),
+        retry=retry_any(
+            retry_if_status(DEFAULT_RETRY_STATUS),
+            retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
+        ),
+        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total),
+        reraise=True,
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
+    return session

@@ -17,10 +17,12 @@ Reference: ../shared/api-docs/infinity-reports-api-v2-triggers.txt. Quirks handl
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 import duckdb
@@ -35,7 +37,7 @@ from requests import Request, Response
 
 from pipelines import settings
 from pipelines.http import retrying_session
-from pipelines.ndjson import BrokenLine, parse_page
+from pipelines.ndjson import BrokenLine, ParsedPage, parse_page
 from pipelines.phones import e164_array
 from pipelines.settings import SettingError, SyncError
 
@@ -123,6 +125,7 @@ REJECTED_COLUMNS: dict[str, Any] = {
     "fetched_at": {"data_type": "timestamp"},
 }
 _naming = NamingConvention()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class Backfill:
 
 @dataclass
 class TriggerPage:
-    """One page of a route, typed and ready to load."""
+    """One page of a route as parsed: API field names, every value as the API sent it."""
 
     table: pa.Table
     broken: list[BrokenLine]
@@ -232,15 +235,28 @@ class TriggerClient(RESTClient):
             session=retrying_session(),
         )
         self.config = config
-        self._duckdb = duckdb.connect()
+        # Pages are fetched and parsed in one thread and typed in another (`_prefetched`);
+        # each has its own connection to the in-memory database.
+        self._typing_db = duckdb.connect()
+        self._paging_db = self._typing_db.cursor()
+
+    def close(self) -> None:
+        """Release the HTTP connections and the in-memory databases."""
+        self.session.close()
+        self._paging_db.close()
+        self._typing_db.close()
 
     def extract_response(self, response: Response, data_selector: Any) -> list[TriggerPage]:
         # Checked here, after the session's retries, not in a response hook: hooks run
         # inside `send`, and raising there would stop 429s and 5xx from being retried.
         raise_for_infinity_status(response)
         parsed = parse_page(response.content)
-        table = type_triggers(parsed.table, self._duckdb, self.config.default_region)
-        return [TriggerPage(table, parsed.broken, parsed.repaired, _last_row_id(table, parsed))]
+        last_row_id = _last_row_id(parsed, self._paging_db)
+        return [TriggerPage(parsed.table, parsed.broken, parsed.repaired, last_row_id)]
+
+    def type_page(self, page: TriggerPage) -> pa.Table:
+        """The page's rows typed for loading (see `type_triggers`)."""
+        return type_triggers(page.table, self._typing_db, self.config.default_region)
 
 
 def raise_for_infinity_status(response: Response) -> None:
@@ -274,11 +290,22 @@ def _api_message(response: Response) -> str:
     return body if isinstance(body, str) else orjson.dumps(body).decode()[:500]
 
 
-def _last_row_id(table: pa.Table, parsed: Any) -> int | None:
-    """The highest rowId on the page, including lines that had to be set aside."""
+def _last_row_id(parsed: ParsedPage, con: duckdb.DuckDBPyConnection) -> int | None:
+    """The highest rowId on the page, including lines that had to be set aside.
+
+    Read with the same cast as the loaded `row_id` (see `type_triggers`), before the rest of
+    the page is typed, so the next page can be requested meanwhile.
+    """
     candidates = [rejected_row_id(b.text) for b in parsed.broken]
-    if table.num_rows:
-        candidates.append(pc.max(table.column("row_id")).as_py())
+    if parsed.table.num_rows and "rowId" in parsed.table.column_names:
+        con.register("row_ids", parsed.table.select(["rowId"]))
+        try:
+            ((highest,),) = con.execute(
+                f"select max({_typed('rowId', TYPED_FIELDS['rowId'])}) from row_ids"
+            ).fetchall()
+        finally:
+            con.unregister("row_ids")
+        candidates.append(highest)
     known = [c for c in candidates if c is not None]
     return max(known) if known else None
 
@@ -297,6 +324,7 @@ def type_triggers(table: pa.Table, con: duckdb.DuckDBPyConnection, region: str) 
 
     The casts run in DuckDB over the Arrow page (no row-by-row Python), TRY_CAST so one bad
     value never fails a page; values that did not cast are kept in `invalid_values` as JSON.
+    Text columns that stay text (most of a page) do not go through DuckDB at all.
     """
     if table.num_columns == 0:
         return table
@@ -304,13 +332,15 @@ def type_triggers(table: pa.Table, con: duckdb.DuckDBPyConnection, region: str) 
     # two to find values that did not cast, then drops the text columns.
     selects, texts, invalid = [], [], []
     for name in table.column_names:
+        if _stays_text(name, table.schema.field(name).type):
+            continue
         column = _quote(name)
         snake = _naming.normalize_identifier(name)
         alias, text_alias = _quote(snake), _quote(f"__text__{snake}")
         sql_type = TYPED_FIELDS.get(name)
         if sql_type:
-            text = f"nullif(trim(cast({column} as varchar)), '')"
-            selects.append(f"try_cast({text} as {sql_type}) as {alias}, {text} as {text_alias}")
+            text = _text(name)
+            selects.append(f"{_typed(name, sql_type)} as {alias}, {text} as {text_alias}")
             texts.append(text_alias)
             invalid.append(
                 f"case when {text_alias} is not null and {alias} is null "
@@ -328,19 +358,42 @@ def type_triggers(table: pa.Table, con: duckdb.DuckDBPyConnection, region: str) 
     excluded = f" exclude ({', '.join(texts)})" if texts else ""
     sql = (
         f"select *{excluded}, {invalid_values} as invalid_values "
-        f"from (select {', '.join(selects)} from page)"
+        f"from (select {', '.join(selects) or '1 as __none__'} from page)"
     )
     con.register("page", table)
     try:
         typed = con.sql(sql).to_arrow_table()
     finally:
         con.unregister("page")
+    names, columns = [], []
+    for name in table.column_names:
+        snake = _naming.normalize_identifier(name)
+        passed = _stays_text(name, table.schema.field(name).type)
+        names.append(snake)
+        columns.append(table.column(name) if passed else typed.column(snake))
     phones = (
-        e164_array(typed.column("src_phone_number"), region)
-        if "src_phone_number" in typed.column_names
-        else pa.nulls(typed.num_rows, pa.string())
+        e164_array(columns[names.index("src_phone_number")], region)
+        if "src_phone_number" in names
+        else pa.nulls(table.num_rows, pa.string())
     )
-    return typed.append_column("caller_phone_e164", phones)
+    names += ["invalid_values", "caller_phone_e164"]
+    columns += [typed.column("invalid_values"), phones]
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _text(name: str) -> str:
+    """SQL for a field's value as trimmed text, NULL when empty."""
+    return f"nullif(trim(cast({_quote(name)} as varchar)), '')"
+
+
+def _typed(name: str, sql_type: str) -> str:
+    """SQL for a field's value as `sql_type`, NULL when it does not cast."""
+    return f"try_cast({_text(name)} as {sql_type})"
+
+
+def _stays_text(name: str, arrow_type: pa.DataType) -> bool:
+    """An untyped column Arrow already reads as text: it is kept as it is."""
+    return name not in TYPED_FIELDS and pa.types.is_string(arrow_type)
 
 
 def _quote(identifier: str) -> str:
@@ -402,9 +455,12 @@ def infinity_source(
     max_pages: int | None = None,
     backfill: Backfill | None = None,
     on_page: Callable[[PageReport], None] | None = None,
-    on_more_pending: Callable[[], None] | None = None,
+    on_more_pending: Callable[[int], None] | None = None,
+    client: TriggerClient | None = None,
+    append_above: int | None = None,
+    after: int | None = None,
 ) -> Any:
-    """The `infinity` dlt source: one resource per configured route, merged on `row_id`.
+    """The `infinity` dlt source: one resource per configured route, keyed on `row_id`.
 
     Settings are read and checked here, before any request, rather than by dlt's injection,
     so a bad value fails with its key and environment variable named.
@@ -415,12 +471,24 @@ def infinity_source(
             its cursor saved) in bounded chunks; `on_more_pending` is called when it stopped.
         backfill: re-read a date range without moving the cursors.
         on_page: progress callback, called after every page.
-        on_more_pending: called when a route stopped at `max_pages` with pages left.
+        on_more_pending: called when a route stopped at `max_pages` with pages left, with
+            the rowId it stopped after.
+        client: the HTTP client to reuse across calls; a new one when omitted.
+        append_above: the highest row_id already in the routes' table (-1 when it is empty).
+            Rows are then appended instead of merged, which is only right when every row the
+            run can fetch is above it: the cursor must be at or above it (checked), and no
+            backfill.
+        after: start after this rowId if the cursor is below it. A backfill has no cursor,
+            so this is how its next chunk continues where the last one stopped.
     """
     config = config or InfinitySettings.from_config()
-    client = TriggerClient(config)
+    if append_above is not None and backfill is not None:
+        raise ValueError("a backfill re-reads loaded rows: it cannot append")
+    client = client or TriggerClient(config)
     resources = [
-        _route_resource(client, route, max_pages, backfill, on_page, on_more_pending)
+        _route_resource(
+            client, route, max_pages, backfill, on_page, on_more_pending, append_above, after
+        )
         for route in config.routes
     ]
 
@@ -431,16 +499,27 @@ def infinity_source(
     return infinity()
 
 
+def route_table(route: str) -> str:
+    """The table a route's rows land in."""
+    return "itemised_calls" if route == "itemisedCalls" else "triggers"
+
+
+def route_resource_name(route: str) -> str:
+    """The dlt resource (and cursor) name of a route."""
+    return f"route_{_naming.normalize_identifier(route)}"
+
+
 def _route_resource(
     client: TriggerClient,
     route: str,
     max_pages: int | None,
     backfill: Backfill | None,
     on_page: Callable[[PageReport], None] | None,
-    on_more_pending: Callable[[], None] | None,
+    on_more_pending: Callable[[int], None] | None,
+    append_above: int | None,
+    start_after: int | None,
 ) -> Any:
-    itemised = route == "itemisedCalls"
-    table_name = "itemised_calls" if itemised else "triggers"
+    table_name = route_table(route)
     params: dict[str, Any] = {
         "format": "json",
         "sort[]": "rowId-asc",
@@ -462,17 +541,32 @@ def _route_resource(
     )
 
     def fetch(row_id: dlt.sources.incremental[int] = cursor) -> Iterator[Any]:
-        paginator = RowIdPaginator(after=int(row_id.start_value or 0))
-        pages = client.paginate(
-            f"triggers/{route}",
-            params=dict(params),
-            paginator=paginator,
-            data_selector="$",  # never used: `extract_response` reads the NDJSON itself
-            hooks={"response": []},  # statuses are checked after retries, in extract_response
-        )
-        for number, page_data in enumerate(pages, start=1):
-            page: TriggerPage = page_data[0]
-            table, without_id = _split_rows_without_id(page.table)
+        after = max(int(row_id.start_value or 0), start_after or 0)
+        if append_above is not None and after < append_above:
+            raise SyncError(
+                f"Infinity route {route}: cannot append from rowId {after}, the table already "
+                f"holds rows up to {append_above}"
+            )
+        paginator = RowIdPaginator(after=after)
+
+        def pages() -> Iterator[tuple[TriggerPage, bool]]:
+            # Runs ahead in a thread: has_next_page is read here, as each page arrives.
+            for number, page_data in enumerate(
+                client.paginate(
+                    f"triggers/{route}",
+                    params=dict(params),
+                    paginator=paginator,
+                    data_selector="$",  # never used: `extract_response` reads the NDJSON itself
+                    hooks={"response": []},  # statuses are checked in extract_response
+                ),
+                start=1,
+            ):
+                yield page_data[0], paginator.has_next_page
+                if max_pages and number >= max_pages:
+                    return
+
+        for number, (page, more) in enumerate(_prefetched(pages()), start=1):
+            table, without_id = _split_rows_without_id(client.type_page(page))
             rejected = rejected_rows(route, page.broken) + rejected_rows(route, without_id)
             if table.num_rows:
                 yield table
@@ -493,16 +587,72 @@ def _route_resource(
                         route, table.num_rows, len(rejected), page.repaired, page.last_row_id
                     )
                 )
-            if max_pages and number >= max_pages and paginator.has_next_page:
-                if on_more_pending:
-                    on_more_pending()
+            if max_pages and number >= max_pages and more:
+                if on_more_pending and page.last_row_id is not None:
+                    on_more_pending(page.last_row_id)
                 return
 
     return dlt.resource(
         fetch,
-        name=f"route_{_naming.normalize_identifier(route)}",
+        name=route_resource_name(route),
         table_name=table_name,
         primary_key="row_id",
-        write_disposition=UPSERT,
-        columns=ITEMISED_CALL_COLUMNS if itemised else TRIGGER_COLUMNS,
+        write_disposition="append" if append_above is not None else UPSERT,
+        columns=ITEMISED_CALL_COLUMNS if table_name == "itemised_calls" else TRIGGER_COLUMNS,
     )
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[T], poll_seconds: float = 0.1) -> Iterator[T]:
+    """`items`, produced by a background thread at most two items ahead of the consumer.
+
+    While a page is typed and written, the next is fetched and parsed: the wait for the API,
+    its own work and Arrow's parser (which releases the GIL) overlap with ours. An error in
+    the thread is raised in the consumer; when the consumer stops early, the thread finishes
+    the item in hand and stops.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=poll_seconds)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Failed(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    producer = threading.Thread(target=produce, name="infinity-prefetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        producer.join()

@@ -44,7 +44,7 @@ class ParsedPage:
 
 def parse_page(body: bytes) -> ParsedPage:
     """Read a page of newline-delimited JSON objects."""
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that copies the whole page
         return ParsedPage(pa.table({}))
     try:
         return ParsedPage(_read_arrow(body))

@@ -16,8 +16,15 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# At least three digits, optionally after a +, with nothing but formatting around them: for
+# these phonenumbers gives the same answer with the formatting removed (checked over 4 million
+# generated spellings in eight regions). With fewer digits it does not ("1 4" is not a number,
+# "14" can be), so those are parsed as they are.
+_FORMATTED_DIGITS = r"^\+?(?:[ ().\-]*[0-9]){3,}[ ().\-]*$"
+_FORMATTING = r"[ ().\-]"
 
-@lru_cache(maxsize=200_000)
+
+@lru_cache(maxsize=65_536)
 def to_e164(raw: str | None, default_region: str) -> str | None:
     """The E.164 form of `raw`, read as a `default_region` number when it has no country code."""
     if not raw or not any(ch.isdigit() for ch in raw):
@@ -32,9 +39,18 @@ def to_e164(raw: str | None, default_region: str) -> str | None:
 
 
 def e164_array(values: pa.Array | pa.ChunkedArray, default_region: str) -> pa.Array:
-    """E.164 for a whole column, parsing each distinct value once (callers repeat)."""
-    distinct = pc.unique(values)
+    """E.164 for a whole column, parsing each distinct number once (callers repeat).
+
+    Spellings that differ only in spaces, brackets, dots and dashes (`07700 900123`,
+    `(07700) 900123`, `07700900123`) count as one number, so each is parsed once.
+    """
+    keys = pc.if_else(
+        pc.match_substring_regex(values, _FORMATTED_DIGITS),
+        pc.replace_substring_regex(values, _FORMATTING, ""),
+        values,
+    )
+    distinct = pc.unique(keys)
     normalised = pa.array(
         [to_e164(v, default_region) for v in distinct.to_pylist()], type=pa.string()
     )
-    return pc.take(normalised, pc.index_in(values, value_set=distinct))
+    return pc.take(normalised, pc.index_in(keys, value_set=distinct))

@@ -16,7 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -25,6 +25,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import SupportsPipeline
+from dlt.common.storages.load_package import PackageStorage
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines import settings, warehouse
@@ -35,7 +36,15 @@ from pipelines.footprints import (
     footprints_source,
     leads_cursor,
 )
-from pipelines.infinity import Backfill, InfinitySettings, infinity_source
+from pipelines.infinity import (
+    ROUTES,
+    Backfill,
+    InfinitySettings,
+    TriggerClient,
+    infinity_source,
+    route_resource_name,
+    route_table,
+)
 from pipelines.model_settings import ModelSettings
 from pipelines.models import InputsMissing, ModelRun, build_models
 from pipelines.progress import Progress
@@ -196,34 +205,106 @@ def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill |
     wait = _wait_seconds()
     pipeline = make_pipeline("infinity")
     warehouse.while_warehouse_free(pipeline.sync_destination, wait)
+    warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
     _load_pending(pipeline, report)
-    # Routes overlap (`calls` is inside `all`) and dlt's upsert does not de-duplicate rows
-    # within one load package, so each route is loaded in packages of its own.
-    for route in config.routes:
-        chunk = 0
-        more: list[bool] = []
-        while chunk == 0 or more:
-            chunk += 1
-            more.clear()
-            source = infinity_source(
-                replace(config, routes=(route,)),
-                max_pages=pages_per_load,
-                backfill=backfill,
-                on_page=progress.page,
-                on_more_pending=partial(more.append, True),
+    client = TriggerClient(config)
+    try:
+        # Routes overlap (`calls` is inside `all`) and dlt's upsert does not de-duplicate rows
+        # within one load package, so each route is loaded in packages of its own.
+        for route in config.routes:
+            chunk = 0
+            more: list[int] = []  # the rowId the last chunk stopped after, when it did
+            while chunk == 0 or more:
+                chunk += 1
+                # A backfill has no cursor to resume from: it continues from the last chunk.
+                after = more[-1] if backfill and more else None
+                more.clear()
+                # Rows above everything in the table cannot be updates: appending them skips
+                # dlt's staging copy and MERGE, half the load time. A backfill merges.
+                append_above = (
+                    None
+                    if backfill
+                    else warehouse.while_warehouse_free(
+                        partial(_append_floor, pipeline, route), wait
+                    )
+                )
+                source = infinity_source(
+                    replace(config, routes=(route,)),
+                    max_pages=pages_per_load,
+                    backfill=backfill,
+                    on_page=progress.page,
+                    on_more_pending=more.append,
+                    client=client,
+                    append_above=append_above,
+                    after=after,
+                )
+                pipeline.extract(source)
+                counts = {
+                    table: rows
+                    for table, rows in pipeline.normalize().row_counts.items()
+                    if not table.startswith("_dlt")
+                }
+                warehouse.while_warehouse_free(pipeline.load, wait)
+                for table, rows in counts.items():
+                    report.rows[f"infinity.{table}"] += rows
+                report.cursors = infinity_cursors(pipeline.state)
+                loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items()) or "no new rows"
+                progress.step(f"infinity/{route}: chunk {chunk} loaded: {loaded}")
+    finally:
+        client.close()
+
+
+def _append_floor(pipeline: Any, route: str) -> int | None:
+    """The highest row_id in the route's table (-1 if none) when the route's cursor is at or
+    above it, so every row the route can still fetch is new; None when it is not."""
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name(route_table(route))
+        try:
+            ((highest,),) = client.execute_sql(f"select max(row_id) from {table}")
+        except DatabaseUndefinedRelation:
+            highest = None
+    highest = -1 if highest is None else int(highest)
+    resources = pipeline.state.get("sources", {}).get("infinity", {}).get("resources", {})
+    incremental = resources.get(route_resource_name(route), {}).get("incremental", {})
+    cursor = int(incremental.get("row_id", {}).get("last_value") or 0)
+    return highest if cursor >= highest else None
+
+
+def _undo_uncertain_row_copies(pipeline: Any) -> None:
+    """Delete rows that a killed load may have committed without dlt recording it.
+
+    dlt re-runs a load job that was started but not recorded as finished. A job that copies a
+    file of rows is not idempotent: killed after DuckDB committed the copy but before dlt
+    recorded it, the re-run would insert the rows a second time. In Infinity's packages the
+    file's row_ids are found nowhere else in the job's target (an appended chunk is above the
+    table's highest row_id; a merged one is copied to a staging table emptied for its
+    package), so deleting them there first makes the re-run load each row exactly once.
+    """
+    row_tables = {route_table(route) for route in ROUTES}
+    for load_id in pipeline.list_normalized_load_packages():
+        package = pipeline.get_load_package_info(load_id)
+        for job in package.jobs.get("started_jobs", []):
+            name = job.job_file_info.table_name
+            if name not in row_tables or job.job_file_info.file_format != "parquet":
+                continue
+            # dlt writes this marker once it knows the job's outcome, and then never re-runs it.
+            marker = Path(
+                package.package_path,
+                PackageStorage.PENDING_TRANSITIONS_FOLDER,
+                Path(job.file_path).name,
             )
-            pipeline.extract(source)
-            counts = {
-                table: rows
-                for table, rows in pipeline.normalize().row_counts.items()
-                if not table.startswith("_dlt")
-            }
-            warehouse.while_warehouse_free(pipeline.load, wait)
-            for table, rows in counts.items():
-                report.rows[f"infinity.{table}"] += rows
-            report.cursors = infinity_cursors(pipeline.state)
-            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items()) or "no new rows"
-            progress.step(f"infinity/{route}: chunk {chunk} loaded: {loaded}")
+            if marker.exists():
+                continue
+            staging = package.schema.tables[name].get("write_disposition") == "merge"
+            with pipeline.sql_client() as client:
+                with client.with_staging_dataset() if staging else nullcontext():
+                    table = client.make_qualified_table_name(name)
+                source = str(job.file_path).replace("'", "''")
+                client.execute_sql(
+                    f"delete from {table} where row_id in "
+                    f"(select row_id from read_parquet('{source}'))"
+                )
+            log.info("infinity: re-running an interrupted copy into %s exactly once", table)
 
 
 def infinity_cursors(state: dict[str, Any]) -> dict[str, int]:

@@ -231,6 +231,35 @@ def test_backfill_rereads_a_date_range_without_moving_the_cursor(
     assert workspace.row_ids() == [1, 2, 3]
 
 
+def test_backfill_over_loaded_rows_keeps_one_row_per_row_id(
+    emulator: InfinityEmulator,
+    workspace: Workspace,
+    triggers: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOURCES__INFINITY__ROUTES", '["all"]')
+    emulator.add_triggers(triggers)
+    assert workspace.run("sync").code == 0
+    cursor = [line for line in workspace.run("status").stdout.splitlines() if "cursor" in line]
+    # Newer rows, not synced yet: the backfill loads them, above the cursor.
+    emulator.add_triggers(generate_triggers(40, seed=13, first_row_id=workspace.row_ids()[-1] + 9))
+    expected = source_row_ids(emulator, "all")
+
+    backfill = workspace.run(
+        "extract", "infinity", "--start-date", "2026-01-01", "--end-date", "2026-12-31"
+    )
+
+    assert backfill.code == 0, backfill.output
+    assert f"infinity.triggers {len(expected):,}" in backfill.stdout
+    assert workspace.row_ids() == expected
+    assert [line for line in workspace.run("status").stdout.splitlines() if "cursor" in line] == (
+        cursor
+    )
+    # The cursor is below rows already loaded: the sync re-reads them and merges.
+    assert workspace.run("sync").code == 0
+    assert workspace.row_ids() == expected
+
+
 def test_trigger_columns_are_typed(
     emulator: InfinityEmulator, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -64,6 +65,67 @@ def test_sigkill_mid_extraction_then_rerun_loads_exactly_the_source(
     assert process.returncode == -signal.SIGKILL
     assert workspace.count() < len(rows)
     emulator.clear_faults()
+
+    result = workspace.run("sync")
+
+    assert result.code == 0, result.output
+    assert workspace.row_ids() == sorted(int(r["rowId"]) for r in rows)
+    assert workspace.query("select count(*) = count(distinct row_id) from infinity.triggers") == [
+        (True,)
+    ]
+
+
+# The CLI, killed the moment DuckDB has committed the first copy of trigger rows: before dlt
+# records that the job is done ("copied"), so the next run re-runs it, or just after ("recorded"),
+# so the next run must not.
+KILLED_AFTER_COPY = """
+import os, signal, sys
+from dlt.common.storages.load_package import PackageStorage
+from dlt.destinations.impl.duckdb import duck
+from pipelines.__main__ import main
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+copy = duck.DuckDbCopyJob.run
+record = PackageStorage.save_pending_transition
+
+def copy_then_die(job):
+    copy(job)
+    if job.load_table_name == "triggers" and sys.argv[1] == "copied":
+        die()
+
+def record_then_die(storage, load_id, file_name, *args, **kwargs):
+    record(storage, load_id, file_name, *args, **kwargs)
+    if file_name.startswith("triggers.") and sys.argv[1] == "recorded":
+        die()
+
+duck.DuckDbCopyJob.run = copy_then_die
+PackageStorage.save_pending_transition = record_then_die
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("killed", ["copied", "recorded"])
+@pytest.mark.parametrize("load", ["append", "backfill merge"])
+def test_sigkill_right_after_a_copy_commits_then_rerun_loads_each_row_once(
+    emulator: InfinityEmulator, workspace: Workspace, load: str, killed: str
+) -> None:
+    rows = generate_triggers(1_500, seed=12)
+    emulator.add_triggers(rows)
+    args = ["sync"]
+    if load == "backfill merge":
+        assert workspace.run("sync").code == 0
+        args = ["extract", "infinity", "--start-date", "2026-01-01", "--end-date", "2026-12-31"]
+    process = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_COPY, killed, *args],
+        cwd=workspace.root,
+        env={**os.environ, **workspace.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stdout + process.stderr
 
     result = workspace.run("sync")
 
