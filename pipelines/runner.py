@@ -239,14 +239,7 @@ def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill |
                     after=after,
                 )
                 pipeline.extract(source)
-                counts = {
-                    table: rows
-                    for table, rows in pipeline.normalize().row_counts.items()
-                    if not table.startswith("_dlt")
-                }
-                warehouse.while_warehouse_free(pipeline.load, wait)
-                for table, rows in counts.items():
-                    report.rows[f"infinity.{table}"] += rows
+                counts = _normalize_and_load(pipeline, report, wait)
                 report.cursors = infinity_cursors(pipeline.state)
                 loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items()) or "no new rows"
                 progress.step(f"infinity/{route}: chunk {chunk} loaded: {loaded}")
