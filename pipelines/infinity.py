@@ -474,16 +474,16 @@ def infinity_source(
         on_more_pending: called when a route stopped at `max_pages` with pages left, with
             the rowId it stopped after.
         client: the HTTP client to reuse across calls; a new one when omitted.
-        append_above: the highest row_id already in the routes' table (-1 when it is empty).
-            Rows are then appended instead of merged, which is only right when every row the
-            run can fetch is above it: the cursor must be at or above it (checked), and no
-            backfill.
+        append_above: for a single route, the highest row_id already in its table (-1 when
+            it is empty). Rows are then appended instead of merged, which is only right when
+            every row the run can fetch is above it: the cursor must be at or above it
+            (checked), and no backfill. (Routes overlap, so two in one load would repeat rows.)
         after: start after this rowId if the cursor is below it. A backfill has no cursor,
             so this is how its next chunk continues where the last one stopped.
     """
     config = config or InfinitySettings.from_config()
-    if append_above is not None and backfill is not None:
-        raise ValueError("a backfill re-reads loaded rows: it cannot append")
+    if append_above is not None and (backfill is not None or len(config.routes) != 1):
+        raise ValueError("only one route, and no backfill, can be appended")
     client = client or TriggerClient(config)
     resources = [
         _route_resource(
