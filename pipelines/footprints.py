@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -239,9 +240,8 @@ def fetch_chunk(
             for table, (path, paged) in REFERENCE_LISTS.items():
                 fetch.submit(("reference", table), _list_all, client, path, paged)
         while fetch.pending:
-            done, _ = wait(fetch.pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                fetch.take(fetch.pending.pop(future), future.result())
+            future = fetch.done.get()
+            fetch.take(fetch.pending.pop(future), future.result())
             if on_progress:
                 on_progress(f"footprints: {len(fetch.chunk.leads):,} new or changed leads")
     finally:
@@ -263,10 +263,15 @@ class _ChunkFetch:
         self.client, self.config, self.known, self.pool = client, config, known, pool
         self.chunk = Chunk()
         self.pending: dict[Future[Any], tuple[str, Any]] = {}
+        # Finished futures, in the order they finish: `concurrent.futures.wait` would visit
+        # every pending future (thousands) on each call.
+        self.done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self.looked_up: set[tuple[str, str]] = set()
 
     def submit(self, task: tuple[str, Any], function: Callable[..., Any], *args: Any) -> None:
-        self.pending[self.pool.submit(function, *args)] = task
+        future = self.pool.submit(function, *args)
+        self.pending[future] = task
+        future.add_done_callback(self.done.put)
 
     def take(self, task: tuple[str, Any], result: Any) -> None:
         kind, key = task
