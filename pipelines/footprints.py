@@ -19,7 +19,6 @@ Reference: ../shared/api-docs/footprints-api.txt. Quirks handled here:
 from __future__ import annotations
 
 import hashlib
-import logging
 import queue
 import re
 from collections import Counter
@@ -37,8 +36,6 @@ from pipelines import settings
 from pipelines.footprints_client import GRANT_TYPES, Credentials, FootprintsClient, FootprintsError
 from pipelines.phones import to_e164
 from pipelines.settings import SettingError
-
-log = logging.getLogger("pipelines")
 
 # table -> (path, paged). Paged lists take `page` (1-based) and answer X-Total-Pages.
 REFERENCE_LISTS: dict[str, tuple[str, bool]] = {
