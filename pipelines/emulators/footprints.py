@@ -52,7 +52,6 @@ import base64
 import random
 import re
 import secrets
-import signal
 import threading
 import time
 import zlib
@@ -605,13 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    with emulator:
-        print(emulator.url, flush=True)
-        while not stopping.wait(0.5):
-            pass
+    emulator.serve_until_signalled()
     return 0
 
 

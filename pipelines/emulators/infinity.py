@@ -47,7 +47,6 @@ import csv
 import io
 import operator
 import re
-import signal
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
@@ -586,13 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference_samples:
         _add_reference_samples(emulator)
 
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    with emulator:
-        print(emulator.url, flush=True)
-        while not stopping.wait(0.5):
-            pass
+    emulator.serve_until_signalled()
     return 0
 
 

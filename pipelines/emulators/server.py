@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import sys
 import threading
@@ -206,6 +207,16 @@ class EmulatorServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def serve_until_signalled(self) -> None:
+        """For a CLI: start, print the URL on one line for the parent, serve until SIGTERM/INT."""
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        with self:
+            print(self.url, flush=True)
+            while not stopping.wait(0.5):
+                pass
 
     def add_fault(self, fault: Fault) -> None:
         with self._faults_lock:
