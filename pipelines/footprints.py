@@ -501,30 +501,22 @@ def footprints_source(chunk: Chunk, complete_through: date | None) -> DltSource:
             if previous is None or complete_through.isoformat() > previous:
                 state["leads_complete_through"] = complete_through.isoformat()
 
-    resources: list[Any] = [
-        leads,
-        dlt.resource(
-            _batch(chunk.actions),
-            name="lead_actions",
-            primary_key="id",
-            write_disposition="merge",
-            columns=ACTION_COLUMNS,
-        ),
-        dlt.resource(
-            _batch(chunk.customers),
-            name="customers",
-            primary_key="id",
-            write_disposition="merge",
-            columns=CUSTOMER_COLUMNS,
-        ),
-        dlt.resource(
-            _batch(chunk.rejected),
-            name="rejected",
-            primary_key="rejected_id",
-            write_disposition="merge",
-            columns=REJECTED_COLUMNS,
-        ),
-    ]
+    merged = (
+        ("lead_actions", chunk.actions, "id", ACTION_COLUMNS),
+        ("customers", chunk.customers, "id", CUSTOMER_COLUMNS),
+        ("rejected", chunk.rejected, "rejected_id", REJECTED_COLUMNS),
+    )
+    resources: list[Any] = [leads]
+    for name, rows, key, columns in merged:
+        resources.append(
+            dlt.resource(
+                _batch(rows),
+                name=name,
+                primary_key=key,
+                write_disposition="merge",
+                columns=columns,
+            )
+        )
     for table, rows in chunk.references.items():
         resources.append(dlt.resource(_batch(rows), name=table, write_disposition="replace"))
 
