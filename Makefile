@@ -35,9 +35,10 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: $(STAMP) ## measure load speed against each step's floor (figures go in the README)
+bench: $(STAMP) ## measure each step against its baseline (figures go in the README)
 	$(PY) -m bench.infinity_load
 	$(PY) -m bench.footprints_load
+	$(PY) -m bench.push
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch virtualenv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -1,4 +1,4 @@
-"""Command line: `python -m pipelines sync | extract infinity|footprints | models | status | demo`.
+"""Command line: `python -m pipelines sync | extract <source> | models | push | status | demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
 is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
@@ -14,6 +14,7 @@ from datetime import date
 
 from pipelines import runner, settings
 from pipelines.infinity import Backfill
+from pipelines.push import TARGETS
 
 EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY = 1, 2, 3
 
@@ -21,7 +22,7 @@ EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY = 1, 2, 3
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("sync", help="extract every source into the warehouse")
+    commands.add_parser("sync", help="extract every source, build the models, push the conversions")
     extract = commands.add_parser("extract", help="extract one source")
     extract.add_argument("source", choices=runner.SOURCES)
     extract.add_argument(
@@ -30,7 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--end-date", type=date.fromisoformat, help="backfill to, inclusive")
     extract.add_argument("--tz", default="UTC", help="time zone of the backfill dates")
     commands.add_parser("models", help="build the SQL models in sql/ (staging to outbound)")
-    commands.add_parser("status", help="cursors, row counts, rejected rows, last run")
+    push = commands.add_parser("push", help="deliver the outbound rows to the targets")
+    push.add_argument("target", nargs="?", choices=tuple(TARGETS), help="default: every one")
+    push.add_argument(
+        "--dry-run", action="store_true", help="send nothing; write the requests to data/dry-run"
+    )
+    commands.add_parser("status", help="cursors, row counts, rejected rows, deliveries, last run")
     demo = commands.add_parser("demo", help="the whole flow against bundled emulators")
     demo.add_argument("--rows", type=int, default=50_000, help="triggers in the demo data set")
     return parser
@@ -80,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     command = f"extract {args.source}" if args.command == "extract" else args.command
     try:
         if args.command == "sync":
-            result = runner.run(command, models=True)
+            result = runner.run(command, models=True, targets=tuple(TARGETS))
         elif args.command == "models":
             result = runner.run("models", sources=(), models=True)
+        elif args.command == "push":
+            targets = (args.target,) if args.target else tuple(TARGETS)
+            command = " ".join(["push", *targets[:1] * bool(args.target)])
+            command += " --dry-run" * args.dry_run
+            result = runner.run(command, sources=(), targets=targets, dry_run=args.dry_run)
         else:
             result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
     except (runner.SyncBusy, settings.SettingError) as error:

@@ -6,6 +6,9 @@ Footprints leads over the same days, many from the same callers' numbers, about 
 customers with contract values. Every later run adds a batch of new calls and new leads and
 moves some recent leads on to `customer`, as if the scheduler ran again an hour later, so the
 next sync shows an incremental load of just those rows.
+
+The push goes to local receivers of Qubit, OWOX BI and Gameball, started fresh on every run;
+the ledger in the warehouse is what keeps a second run from sending a conversion again.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ import duckdb
 from pipelines import runner
 from pipelines.emulators.footprints import FootprintsEmulator
 from pipelines.emulators.footprints_data import FootprintsData, generate_footprints
+from pipelines.emulators.gameball import GameballEmulator
 from pipelines.emulators.infinity import InfinityEmulator
 from pipelines.emulators.infinity_data import (
     DEFAULT_END,
     REFERENCE_SAMPLE_LINES,
     generate_triggers,
 )
+from pipelines.emulators.owox import OwoxEmulator
+from pipelines.emulators.qubit import QubitEmulator
+from pipelines.push import TARGETS
 
 DATA = Path("data")
 WAREHOUSE = DATA / "demo.duckdb"
@@ -111,7 +118,13 @@ def run_demo(rows: int) -> int:
     DATA.mkdir(exist_ok=True)
     run_number = json.loads(RUNS_FILE.read_text())["runs"] + 1 if RUNS_FILE.exists() else 1
     triggers, raw_lines = _demo_data(rows, run_number)
-    with InfinityEmulator() as emulator, FootprintsEmulator() as crm:
+    with (
+        InfinityEmulator() as emulator,
+        FootprintsEmulator() as crm,
+        QubitEmulator() as qubit,
+        OwoxEmulator() as owox,
+        GameballEmulator() as gameball,
+    ):
         emulator.add_triggers(triggers)
         for line, row_id in raw_lines:
             emulator.add_raw_line(line, row_id=row_id, trigger_datetime="2026-09-02 10:00:00")
@@ -129,16 +142,29 @@ def run_demo(rows: int) -> int:
             SYNC__PIPELINES_DIR=str(DATA / "demo-pipelines"),
             # Footprints values carry no currency; the demo business sells in lei.
             MODELS__CURRENCY="RON",
+            DESTINATION__QUBIT__BASE_URL=qubit.url,
+            DESTINATION__QUBIT__TRACKING_ID=qubit.tracking_id,
+            DESTINATION__OWOX__ENDPOINT=owox.url,
+            DESTINATION__OWOX__TID=owox.tid,
+            DESTINATION__GAMEBALL__BASE_URL=gameball.base_url,
+            DESTINATION__GAMEBALL__API_KEY=gameball.api_key,
         )
         print(
             f"Demo run {run_number}: the Infinity emulator at {emulator.url} serves "
             f"{len(triggers) + len(raw_lines):,} triggers; the Footprints emulator at "
-            f"{crm.url} serves {lead_count:,} leads."
+            f"{crm.url} serves {lead_count:,} leads; Qubit, OWOX BI and Gameball receivers "
+            f"listen at {qubit.url}, {owox.url} and {gameball.url}."
         )
         with _environment(demo_settings):
-            report = runner.run("sync", models=True)
+            report = runner.run("sync", models=True, targets=tuple(TARGETS))
+        received = (
+            f"The receivers took {len(qubit.accepted):,} Qubit events, "
+            f"{len(owox.valid_hits):,} OWOX hits and {len(gameball.received):,} Gameball events "
+            "in this run."
+        )
     print()
     print(report.summary())
+    print(received)
     if report.error:
         return 1
     RUNS_FILE.write_text(json.dumps({"runs": run_number}))

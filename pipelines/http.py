@@ -20,13 +20,16 @@ from dlt.sources.helpers.requests.retry import (
 )
 from dlt.sources.helpers.requests.session import Session
 from requests import PreparedRequest, Response
+from requests.exceptions import ConnectionError, ConnectTimeout
 from tenacity import (
     Retrying,
     retry_any,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
 )
+from urllib3.exceptions import NewConnectionError
 
 from pipelines import settings
 
@@ -70,20 +73,46 @@ class _LargeReadSession(Session):
         return response
 
 
-def retrying_session(policy: RetryPolicy | None = None) -> Session:
-    """A `requests` session that retries as the policy (or `[http]` config) says."""
+def never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the server: it failed while connecting."""
+    if isinstance(error, ConnectTimeout):
+        return True
+    if not isinstance(error, ConnectionError):
+        return False
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NewConnectionError):
+            return True
+        cause = getattr(cause, "reason", None) or (cause.args[0] if cause.args else None)
+        if not isinstance(cause, BaseException):
+            return False
+    return False
+
+
+def retrying_session(policy: RetryPolicy | None = None, *, idempotent: bool = True) -> Session:
+    """A `requests` session that retries as the policy (or `[http]` config) says.
+
+    Args:
+        idempotent: False for requests that must not be repeated once the server may have
+            seen them (a target that does not de-duplicate): then only a 429 or a failure to
+            connect is retried, never a timeout, a dropped connection or a 5xx.
+    """
     policy = policy or RetryPolicy.from_config()
     session = _LargeReadSession(timeout=policy.timeout, raise_for_status=False)
+    if idempotent:
+        retry = retry_any(
+            retry_if_status(DEFAULT_RETRY_STATUS),
+            retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
+        )
+    else:
+        retry = retry_any(retry_if_status((429,)), retry_if_exception(never_sent))
     retrying = Retrying(
         wait=wait_exponential_retry_after(
             multiplier=policy.min_delay,
             min=policy.min_delay,
             max=max(policy.max_delay, policy.min_delay),
         ),
-        retry=retry_any(
-            retry_if_status(DEFAULT_RETRY_STATUS),
-            retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
-        ),
+        retry=retry,
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total),
         reraise=True,
         retry_error_callback=lambda state: state.outcome.result(),

@@ -48,6 +48,7 @@ from pipelines.infinity import (
 from pipelines.model_settings import ModelSettings
 from pipelines.models import InputsMissing, ModelRun, build_models
 from pipelines.progress import Progress
+from pipelines.push import PushFailed, check_settings, push
 from pipelines.settings import SyncError
 
 log = logging.getLogger("pipelines")
@@ -384,13 +385,18 @@ def run(
     sources: tuple[str, ...] | None = None,
     backfill: Backfill | None = None,
     models: bool = False,
+    targets: tuple[str, ...] = (),
+    dry_run: bool = False,
 ) -> RunReport:
-    """Run `sync`, one `extract` or `models` under the lock; the report says what happened.
+    """Run `sync`, one `extract`, `models` or `push` under the lock; the report says what happened.
 
     Args:
         sources: The sources to extract; None means every configured one (`sync`).
         models: Build the SQL models after extracting. With `sources=None`, only when every
             source is configured, since the models read both.
+        targets: Push the outbound rows to these targets last (unconfigured ones are skipped).
+            In a `sync`, only after the models were built.
+        dry_run: Push sends nothing and writes the requests it would make to files.
 
     Raises `SyncBusy` when another sync holds the lock; every other failure is recorded in
     the report (and in runs.jsonl) so the summary can say what was loaded before it.
@@ -409,13 +415,17 @@ def run(
                 SETTINGS[source].from_config()
             if models:
                 ModelSettings.from_config()
+            check_settings(targets)
             warehouse.while_warehouse_free(warehouse.probe_free, _wait_seconds())
             if "infinity" in sources:
                 extract_infinity(report, progress, backfill)
             if "footprints" in sources:
                 extract_footprints(report, progress)
-            if models:
-                build_models_step(report, progress)
+            built = build_models_step(report, progress) if models else False
+            if targets and (built or not models):
+                push_step(report, progress, targets, dry_run)
+            elif targets:
+                report.notes.append("Push skipped: the models were not built.")
         except Exception as error:
             log.debug("run failed", exc_info=True)
             report.fail(error)
@@ -425,8 +435,8 @@ def run(
     return report
 
 
-def build_models_step(report: RunReport, progress: Progress) -> None:
-    """The SQL models in sql/, on the warehouse the sources loaded into."""
+def build_models_step(report: RunReport, progress: Progress) -> bool:
+    """The SQL models in sql/, on the warehouse the sources loaded into; False if skipped."""
 
     def built(run: ModelRun) -> None:
         progress.step(f"models: {run.table} {run.rows:,} rows in {run.seconds:.2f} s")
@@ -440,8 +450,21 @@ def build_models_step(report: RunReport, progress: Progress) -> None:
             raise
         # A source with no rows yet (a new account) is not a failed sync.
         report.notes.append(f"Models skipped: {missing}.")
-        return
+        return False
     report.notes.append(result.summary())
+    return True
+
+
+def push_step(
+    report: RunReport, progress: Progress, targets: tuple[str, ...], dry_run: bool
+) -> None:
+    """Deliver the outbound rows; fails the run when something was not delivered."""
+    result = warehouse.while_warehouse_free(
+        partial(push, targets, dry_run=dry_run, on_progress=progress.update), _wait_seconds()
+    )
+    report.notes.append(result.summary())
+    if result.problem:
+        raise PushFailed("not everything was delivered (see Push below)")
 
 
 def _configured_sources(report: RunReport) -> tuple[str, ...]:

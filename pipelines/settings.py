@@ -69,3 +69,11 @@ def get_float(key: str, default: float, *, minimum: float = 0.0) -> float:
 def get_path(key: str, default: str) -> Path:
     """A filesystem path setting, relative to the working directory."""
     return Path(str(get(key, default))).expanduser()
+
+
+def require_text(key: str) -> str:
+    """A setting that has no default: its text, or `SettingError` naming it."""
+    value = get(key)
+    if value is None or not str(value).strip():
+        raise SettingError(key, "is required")
+    return str(value).strip()

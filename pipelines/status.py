@@ -10,6 +10,7 @@ from dlt.pipeline.state_sync import decompress_state
 
 from pipelines import runner, warehouse
 from pipelines.footprints import leads_cursor
+from pipelines.ledger import LEDGER_TABLE
 from pipelines.settings import SyncError
 
 DATASETS = ("infinity", "footprints")
@@ -31,6 +32,7 @@ def report() -> str:
         lines = [f"Warehouse: {path}"]
         for dataset in DATASETS:
             lines += _dataset_lines(con, dataset)
+        lines += _delivery_lines(con)
     finally:
         con.close()
     lines += _last_run_lines()
@@ -77,6 +79,31 @@ def _dataset_lines(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
         ).fetchone()[0]
         lines.append(f"  last load committed: {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
     return [line for line in lines if line]
+
+
+def _delivery_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Ledger rows per target and status, and the latest failures with the target's words."""
+    schema, table = LEDGER_TABLE.split(".")
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if not found:
+        return ["deliveries: nothing pushed yet"]
+    lines = ["deliveries:"]
+    counts: dict[str, list[str]] = {}
+    for target, status, n in con.execute(
+        f"select target, status, count(*) from {LEDGER_TABLE} group by all "
+        "order by target, count(*) desc"
+    ).fetchall():
+        counts.setdefault(target, []).append(f"{n:,} {status}")
+    lines += [f"  {target}: {', '.join(parts)}" for target, parts in counts.items()]
+    for target, lead_id, message in con.execute(
+        f"select target, lead_id, message from {LEDGER_TABLE} where status = 'failed' "
+        "order by last_attempt_at desc nulls last limit 5"
+    ).fetchall():
+        lines.append(f"  failed: {target}, lead {lead_id}: {message}")
+    return lines
 
 
 def _state(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
     after_first = workspace.count()
     leads_after_first = workspace.count("footprints.leads")
     first_loads = workspace.query("select max(load_id) from footprints._dlt_loads")[0][0]
+    sent_first = _sent(workspace)
     second = workspace.run("demo", "--rows", "3000")
 
     assert first.code == 0, first.output
@@ -50,3 +51,28 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
     assert conversions > 0
     for target in ("qubit_events", "owox_hits", "gameball_events"):
         assert workspace.count(f"outbound.{target}") == conversions, target
+    # The push: every sendable row delivered once; the second run sent only the new ones.
+    sent_second = _sent(workspace)
+    for target, table in (
+        ("qubit", "qubit_events"),
+        ("owox", "owox_hits"),
+        ("gameball", "gameball_events"),
+    ):
+        sendable = workspace.count(f"outbound.{table}") - workspace.query(
+            f"select count(skip_reason) from outbound.{table}"
+        )[0][0]
+        assert sent_second[target] == sendable > sent_first[target] > 0, target
+        assert f"{target}: {sent_second[target] - sent_first[target]:,} sent," in second.stdout
+        assert f"{sent_first[target]:,} sent before" in second.stdout
+    assert (
+        f"The receivers took {sent_second['qubit'] - sent_first['qubit']:,} Qubit events, "
+        f"{sent_second['owox'] - sent_first['owox']:,} OWOX hits and "
+        f"{sent_second['gameball'] - sent_first['gameball']:,} Gameball events in this run."
+    ) in second.stdout
+
+
+def _sent(workspace: Workspace) -> dict[str, int]:
+    rows = workspace.query(
+        "select target, count(*) from outbound.deliveries where status = 'sent' group by target"
+    )
+    return dict(rows)
