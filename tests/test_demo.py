@@ -58,9 +58,10 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
         ("owox", "owox_hits"),
         ("gameball", "gameball_events"),
     ):
-        sendable = workspace.count(f"outbound.{table}") - workspace.query(
-            f"select count(skip_reason) from outbound.{table}"
-        )[0][0]
+        sendable = (
+            workspace.count(f"outbound.{table}")
+            - workspace.query(f"select count(skip_reason) from outbound.{table}")[0][0]
+        )
         assert sent_second[target] == sendable > sent_first[target] > 0, target
         assert f"{target}: {sent_second[target] - sent_first[target]:,} sent," in second.stdout
         assert f"{sent_first[target]:,} sent before" in second.stdout
