@@ -151,10 +151,3 @@ class Ledger:
             )
         finally:
             connection.unregister("_ledger_rows")
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        """Rows per (target, status), for summaries."""
-        rows = self.client.execute_sql(
-            f"select target, status, count(*) from {LEDGER_TABLE} group by target, status"
-        )
-        return {(target, status): int(n) for target, status, n in rows or []}
