@@ -103,6 +103,8 @@ def receiver_settings(target: str, url: str) -> dict[str, str]:
         "gameball": {
             "DESTINATION__GAMEBALL__BASE_URL": f"{url}/api/v3.0",
             "DESTINATION__GAMEBALL__API_KEY": API_KEY,
+            # The default (40/s, Gameball's own limit) would measure the limit, not the push.
+            "DESTINATION__GAMEBALL__MAX_REQUESTS_PER_SECOND": "10000",
         },
     }[target]
 

@@ -7,8 +7,11 @@ Reference: shared/api-docs/gameball-event-api.txt. What the push relies on:
   the account merges channels (`destination.gameball.channel_merging`), as the reference says.
 - An event name at most once per request, and metadata values are numbers, strings or lists
   of strings: one conversion per request keeps the first true; the second is checked here.
-- Rate limit: a 429 is retried within the run after its Retry-After, with the `[http]`
-  floor. A 401 or 403 stops the push to Gameball; another 4xx fails that event, permanently.
+- Rate limit (FINDINGS: 100 requests/s and 1,200 per 30 s): requests are spaced to
+  `destination.gameball.max_requests_per_second` (default 40, the 30-second limit's
+  average), and a 429 is still retried within the run after its Retry-After, with the
+  `[http]` floor. A 401 or 403 stops the push to Gameball; another 4xx fails that event,
+  permanently.
 - Gameball does not de-duplicate events (each may earn the player points), so the push
   records its intent before sending and never repeats a request that may have arrived.
 
@@ -18,6 +21,8 @@ event's metadata, null ones left out.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,6 +34,24 @@ from pipelines.http import retrying_session
 
 DEFAULT_BASE_URL = "https://api.gameball.co/api/v3.0"
 METADATA_PREFIX = "metadata__"
+DEFAULT_REQUESTS_PER_SECOND = 40.0
+
+
+class Pacer:
+    """Spaces calls from any number of threads at least `1 / per_second` apart."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,8 @@ class GameballTarget:
     base_url: str
     api_key: str = field(repr=False)  # a secret: never in output
     channel_merging: bool = False
+    max_requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    pacer: Pacer = field(init=False, repr=False, compare=False)
 
     name: ClassVar[str] = "gameball"
     table: ClassVar[str] = "outbound.gameball_events"
@@ -57,7 +82,15 @@ class GameballTarget:
             ),
             api_key=settings.require_text("destination.gameball.api_key"),
             channel_merging=str(merging).lower() == "true",
+            max_requests_per_second=settings.get_float(
+                "destination.gameball.max_requests_per_second",
+                DEFAULT_REQUESTS_PER_SECOND,
+                minimum=0.1,
+            ),
         )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pacer", Pacer(self.max_requests_per_second))
 
     @property
     def url(self) -> str:
@@ -96,6 +129,7 @@ class GameballTarget:
 
     def send(self, session: Session, batch: list[Pending]) -> list[Outcome]:
         (pending,) = batch
+        self.pacer.wait()
         try:
             response = session.post(self.url, json=pending.payload)
         except Exception as error:

@@ -267,6 +267,17 @@ def test_push_gameball_rate_limit_is_respected(
     assert delivered_once(receivers)["gameball"] == sendable("gameball")
 
 
+def test_push_gameball_requests_are_spaced_to_the_configured_rate(
+    ws: PushWorkspace, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESTINATION__GAMEBALL__MAX_REQUESTS_PER_SECOND", "20")
+    receivers.gameball.rate_limit_per_second = 30
+    result = ws.run("push", "gameball")
+    assert result.code == 0, result.output
+    assert receivers.gameball.rate_limited == 0
+    assert delivered_once(receivers)["gameball"] == sendable("gameball")
+
+
 def test_push_permanent_failure_is_recorded_and_not_retried(
     ws: PushWorkspace, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,9 +4,9 @@ Reference: shared/api-docs/gameball-event-api.txt ("Event", POST /integrations/e
 the product's default base url `https://api.gameball.co/api/v3.0`). What it reproduces,
 because a client has to cope with each of these:
 
-- `POST /api/v3.0/integrations/event` with the client API key in the `APIKey` header; without
-  it, or with another key: 401. Other paths 404, other methods 405, a body that is not
-  `Content-Type: application/json` 415.
+- `POST /api/v3.0/integrations/event` with the client API key in the `APIKey` header: with
+  another key 401, without one 403 (as FINDINGS measured). Other paths 404, other methods
+  405, a body that is not `Content-Type: application/json` 415.
 - The body: `playerUniqueId` (a non-empty string, required), `mobile` and `email` (optional
   strings, sent when the account merges channels; null counts as absent), and `events`, a
   non-empty object of event name -> metadata object. Metadata values are numbers, strings or
@@ -22,8 +22,9 @@ because a client has to cope with each of these:
   `Retry-After: 1`. Every request to the endpoint counts, whatever its key or body.
 
 The reference documents neither error bodies nor the success body. Errors here are
-`{"code": int, "message": str}`, `code` being 1 for an invalid API key and the HTTP status
-otherwise; a success is 200 with `{"message": "Event(s) tracked successfully"}`. A client
+`{"code": int, "message": str}`: `code` 4 for a bad request (FINDINGS measured
+`{"code": 4, "message": ...}` on a 400), 1 for an invalid API key, the HTTP status otherwise.
+A success is 200 with `{"message": "Event(s) tracked successfully"}`. A client
 should rely on the status alone.
 
 `latency_seconds` delays every answer without holding any lock, so concurrent requests overlap
@@ -50,6 +51,7 @@ from pipelines.emulators.server import EmulatorServer, Request, Response, json_r
 API_PREFIX = "/api/v3.0"
 EVENT_PATH = f"{API_PREFIX}/integrations/event"
 INVALID_KEY_CODE = 1
+BAD_REQUEST_CODE = 4
 SUCCESS_BODY = {"message": "Event(s) tracked successfully"}
 
 
@@ -87,7 +89,9 @@ def _reject_constant(name: str) -> Any:
 def _error(
     status: int, message: str, *, code: int | None = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body = {"code": status if code is None else code, "message": message}
+    if code is None:
+        code = BAD_REQUEST_CODE if status == 400 else status
+    body = {"code": code, "message": message}
     return json_response(body, status, headers)
 
 
@@ -207,6 +211,8 @@ class GameballEmulator(EmulatorServer):
         if not self._admit():
             return _error(429, "Too many requests", headers={"Retry-After": "1"})
         key = request.headers.get("APIKey") or ""
+        if not key:
+            return _error(403, "Missing API key")
         if not secrets.compare_digest(key.encode(), self.api_key.encode()):
             return _error(401, "Invalid API key", code=INVALID_KEY_CODE)
         content_type = (request.headers.get("Content-Type") or "").lower()
