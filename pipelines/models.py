@@ -8,7 +8,15 @@
   create them. A table no model creates is an input: a raw table or a settings table.
 - Settings reach the SQL as data: the runner writes them to one-row tables first
   (`pipelines.model_settings`).
-- Every model is rebuilt in full (`create or replace table ... as`), each in one statement.
+- Staging models (rename and cast only) are views, and so are the settings tables: nothing
+  is copied. Every other model is a table keyed by lead (`lead_id`).
+- The first build runs every select in full (`create or replace table ... as`). Later builds
+  redo only the leads that changed since the last one, with results identical to a full
+  build, or build in full when that cannot be told: `pipelines.incremental` says how.
+- On DuckDB a build is one transaction: a build that fails or is killed leaves every table as
+  the last build left it. BigQuery has no DDL in transactions: there each statement commits
+  on its own, and the state the next build compares with is removed first, so a build that
+  stopped half-way is followed by a full one.
 
 Why dlt's `sql_client` and not dlt's transformations (dlt 1.31, measured):
 - `@dlt.hub.transformation` belongs to dltHub's licensed `dlthub` package.
@@ -29,7 +37,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +48,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from pipelines import warehouse
+from pipelines import incremental, warehouse
 from pipelines.model_settings import (
     CUSTOM_FIELDS_GRAIN,
     CUSTOM_FIELDS_TABLE,
@@ -82,13 +91,18 @@ class InputsMissing(ModelError):
 
 @dataclass(frozen=True)
 class Model:
-    """One table to build: its select (DuckDB dialect) and the tables it reads."""
+    """One table or view to build: its select (DuckDB dialect) and the tables it reads."""
 
     table: str
     origin: str  # the file, relative to the project, or what generated the model
     sql: str  # the select as written (or generated), in DuckDB's dialect
     query: exp.Query
     reads: frozenset[str]
+
+    @property
+    def kind(self) -> str:
+        """What is built: a view for staging (rename and cast only), else a table."""
+        return "view" if self.table.split(".")[0] == LAYERS["staging"] else "table"
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,8 @@ class ModelRun:
     origin: str
     rows: int
     seconds: float
+    # "view" or "table" (created), or "updated" (the changed leads' rows redone)
+    action: str = "table"
 
 
 @dataclass
@@ -106,6 +122,9 @@ class ModelsReport:
     dialect: str = SOURCE_DIALECT
     runs: list[ModelRun] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = "full"  # or "incremental"
+    reason: str = ""  # why full, or what changed
+    changed_leads: int | None = None  # incremental: the leads whose rows were redone
     leads: int = 0
     matched_leads: int = 0
     conversions: int = 0
@@ -124,7 +143,15 @@ class ModelsReport:
     def summary(self) -> str:
         """One paragraph: tables and rows, match rate, what each target would be sent."""
         tables = ", ".join(f"{r.table} {r.rows:,} ({r.seconds:.2f} s)" for r in self.runs)
-        parts = [f"Models: {len(self.runs)} tables built in {self.seconds:.1f} s ({tables})."]
+        if self.mode == "incremental":
+            built = f"{len(self.runs)} tables updated for {self.changed_leads or 0:,} leads"
+        else:
+            views = sum(run.action == "view" for run in self.runs)
+            built = f"{len(self.runs) - views} tables and {views} views built"
+        parts = [
+            f"Models ({self.mode}: {self.reason}): {built} in {self.seconds:.1f} s"
+            + (f" ({tables})." if tables else ".")
+        ]
         parts.append(
             f"Leads matched to a call: {self.matched_leads:,} of {self.leads:,} "
             f"({self.match_rate:.1%}). Conversions: {self.conversions:,}, "
@@ -248,10 +275,15 @@ def plan(config: ModelSettings, sql_dir: Path = SQL_DIR) -> list[Model]:
     return in_build_order([*discover(sql_dir), *generated_models(config)])
 
 
+def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") -> str:
+    """`create or replace <kind> <table> as <query>` for `dialect`; kind "table" or "view"."""
+    create = exp.Create(this=exp.to_table(table), kind=kind.upper(), replace=True, expression=query)
+    return to_dialect(create, dialect)
+
+
 def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:
     """`create or replace table <table> as <query>` for `dialect`."""
-    create = exp.Create(this=exp.to_table(table), kind="TABLE", replace=True, expression=query)
-    return to_dialect(create, dialect)
+    return create_sql(table, query, dialect, "table")
 
 
 def error_location(model: Model, message: str, executed: str, header_lines: int | None) -> str:
@@ -291,9 +323,25 @@ class _Warehouse:
     def __init__(self, client: Any, dialect: str) -> None:
         self.client = client
         self.dialect = dialect
+        # "schema.name" -> "table" or "view": what the model schemas hold, kept up to date
+        self.relations: dict[str, str] = {}
+
+    @property
+    def transactional(self) -> bool:
+        """Whether a whole build can be one transaction (BigQuery's have no DDL)."""
+        return self.dialect == SOURCE_DIALECT
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
         return list(self.client.execute_sql(sql) or [])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction where the warehouse has them for DDL; else each statement's own."""
+        if self.transactional:
+            with self.client.begin_transaction():
+                yield
+        else:
+            yield
 
     def ensure_schemas(self, schemas: Iterable[str]) -> None:
         for schema in sorted(set(schemas)):
@@ -301,17 +349,76 @@ class _Warehouse:
                 if not self.client.has_dataset():
                     self.client.create_dataset()
 
-    def write(self, table: str, query: exp.Query) -> None:
-        self.execute(create_table_sql(table, query, self.dialect))
+    def read_catalog(self, schemas: Iterable[str]) -> set[str]:
+        """Fill `relations` from the catalog; returns the tables and views with a lead_id."""
+        schemas = sorted(set(schemas))
+        kinds: list[tuple[Any, ...]] = []
+        keyed: list[tuple[Any, ...]] = []
+        if self.dialect == SOURCE_DIALECT:
+            names = ", ".join(f"'{schema}'" for schema in schemas)
+            where = f"table_catalog = current_database() and table_schema in ({names})"
+            kinds = self.execute(
+                "select table_schema, table_name, table_type from information_schema.tables "
+                f"where {where}"
+            )
+            keyed = self.execute(
+                "select table_schema, table_name from information_schema.columns "
+                f"where {where} and column_name = '{incremental.LEAD_ID}'"
+            )
+        else:
+            for schema in schemas:  # BigQuery: one INFORMATION_SCHEMA per dataset
+                tables = f"select table_name, table_type from {schema}.INFORMATION_SCHEMA.TABLES"
+                kinds += [(schema, *row) for row in self.execute(tables)]
+                columns = (
+                    f"select table_name from {schema}.INFORMATION_SCHEMA.COLUMNS "
+                    f"where column_name = '{incremental.LEAD_ID}'"
+                )
+                keyed += [(schema, *row) for row in self.execute(columns)]
+        self.relations = {
+            f"{schema}.{name}": "view" if kind == "VIEW" else "table"
+            for schema, name, kind in kinds
+        }
+        return {f"{schema}.{name}" for schema, name in keyed}
+
+    def _make_room(self, table: str, kind: str) -> None:
+        """Drop `table` if it is of the other kind: neither replaces the other."""
+        existing = self.relations.get(table)
+        if existing is not None and existing != kind:
+            self.execute(f"drop {existing} {exp.to_table(table).sql(self.dialect)}")
+
+    def drop(self, table: str) -> None:
+        if table in self.relations:
+            kind = self.relations.pop(table)
+            self.execute(f"drop {kind} {exp.to_table(table).sql(self.dialect)}")
+
+    def write(self, table: str, query: exp.Query, kind: str = "table") -> None:
+        self._make_room(table, kind)
+        self.execute(create_sql(table, query, self.dialect, kind))
+        self.relations[table] = kind
 
     def build(self, model: Model) -> None:
+        """Create the model's table or view from its select, in full."""
+        self._make_room(model.table, model.kind)
         if self.dialect == SOURCE_DIALECT:
-            header = f"create or replace table {exp.to_table(model.table).sql(self.dialect)} as"
-            executed, header_lines = f"{header}\n{model.sql}", 1
+            name = exp.to_table(model.table).sql(self.dialect)
+            header = f"create or replace {model.kind} {name} as"
+            self._run_model(model, f"{header}\n{model.sql}", header_lines=1)
         else:
-            executed, header_lines = create_table_sql(model.table, model.query, self.dialect), None
-            if self.dialect == "bigquery" and (problems := bigquery_problems(executed)):
-                raise ModelError(f"{model.origin}: uses what BigQuery lacks: {'; '.join(problems)}")
+            executed = create_sql(model.table, model.query, self.dialect, model.kind)
+            self._run_model(model, executed, header_lines=None)
+        self.relations[model.table] = model.kind
+
+    def update(self, model: Model, lead_keyed: set[str]) -> None:
+        """Redo the changed leads' rows in the model's table."""
+        for statement in (
+            incremental.delete_changed(model.table),
+            incremental.insert_changed(model, lead_keyed),
+        ):
+            self._run_model(model, to_dialect(statement, self.dialect), header_lines=None)
+
+    def _run_model(self, model: Model, executed: str, header_lines: int | None) -> None:
+        if self.dialect == "bigquery" and (problems := bigquery_problems(executed)):
+            raise ModelError(f"{model.origin}: uses what BigQuery lacks: {'; '.join(problems)}")
         try:
             self.execute(executed)
         except Exception as error:
@@ -324,22 +431,29 @@ class _Warehouse:
 
     def query(self, duckdb_sql: str) -> list[tuple[Any, ...]]:
         """A read in DuckDB's dialect, written for this warehouse."""
+        if self.dialect == SOURCE_DIALECT:
+            return self.execute(duckdb_sql)
         return self.execute(
             to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
         )
 
 
-def _columns(job_client: Any, qualified: str) -> set[str]:
+def _storage_columns(job_client: Any, qualified: str) -> dict[str, Any]:
+    """The columns of a table in the warehouse (dlt's storage schema); empty if it is not."""
     schema, table = qualified.split(".")
     with job_client.sql_client.with_alternative_dataset_name(schema):
-        return set(dict(job_client.get_storage_tables([table])).get(table) or {})
+        return dict(dict(job_client.get_storage_tables([table])).get(table) or {})
 
 
-def _check_inputs(job_client: Any, models: list[Model]) -> None:
-    """Every raw table the models read exists; else `InputsMissing` naming them."""
+def _raw_inputs(models: list[Model]) -> list[str]:
+    """The tables the models read that no model builds: the raw tables."""
     built = {model.table for model in models} | {SETTINGS_TABLE, STATUSES_TABLE}
-    inputs = sorted({table for model in models for table in model.reads} - built)
-    missing = [table for table in inputs if not _columns(job_client, table)]
+    return sorted({table for model in models for table in model.reads} - built)
+
+
+def _check_inputs(columns: dict[str, dict[str, Any]]) -> None:
+    """Every raw table the models read exists; else `InputsMissing` naming them."""
+    missing = [table for table, found in columns.items() if not found]
     if missing:
         raise InputsMissing(
             f"{', '.join(missing)} not in the warehouse yet: the models need a first load "
@@ -347,12 +461,48 @@ def _check_inputs(job_client: Any, models: list[Model]) -> None:
         )
 
 
+def _read_state(db: _Warehouse) -> incremental.State | None:
+    """What the last build recorded; None when there is nothing usable."""
+    if db.relations.get(incremental.STATE_TABLE) != "table":
+        return None
+    try:
+        return incremental.parse_state(db.query(incremental.STATE_READ))
+    except Exception:  # a state of another layout: the build is full and replaces it
+        return None
+
+
+def _current_state(
+    db: _Warehouse,
+    models: list[Model],
+    settings: dict[str, exp.Query],
+    columns: dict[str, dict[str, Any]],
+    loads_tables: dict[str, bool],
+) -> incremental.State:
+    parts = [part for model in models for part in (model.table, model.kind, model.sql)]
+    for table, query in settings.items():
+        parts += [table, to_dialect(query, SOURCE_DIALECT)]
+    inputs = {}
+    for table, found in columns.items():
+        parts += [table, incremental.columns_text(found)]
+        has_load_ids = incremental.LOAD_ID in found
+        schema = table.split(".")[0]
+        followed = table in incremental.FOLLOWED
+        loads = f"{schema}._dlt_loads" if followed and loads_tables[schema] else None
+        sql = incremental.input_sql(table, has_load_ids, loads)
+        ((rows, last_load_id),) = db.query(sql)
+        inputs[table] = incremental.InputState(
+            table, int(rows), has_load_ids, None if last_load_id is None else str(last_load_id)
+        )
+    return incremental.State(incremental.fingerprint(parts), inputs)
+
+
 def _add_figures(report: ModelsReport, db: _Warehouse, built: set[str]) -> None:
     """The match rate and what each target would be sent, for the summary."""
     if {"staging.stg_footprints__leads", "intermediate.int_calls_matched_to_leads"} <= built:
         ((report.leads, report.matched_leads),) = db.query(
             "select (select count(*) from staging.stg_footprints__leads), "
-            "(select count(distinct lead_id) from intermediate.int_calls_matched_to_leads)"
+            # a matched lead has exactly one call ranked 1: no distinct count needed
+            "(select count(*) from intermediate.int_calls_matched_to_leads where call_rank = 1)"
         )
     if "analytics.conversions" in built:
         ((report.conversions, report.attributed_conversions),) = db.query(
@@ -372,22 +522,27 @@ def build_models(
     config: ModelSettings | None = None,
     sql_dir: Path = SQL_DIR,
     on_model: Callable[[ModelRun], None] | None = None,
+    full: bool = False,
 ) -> ModelsReport:
-    """Build every model, in dependency order, on the warehouse.
+    """Build every model, in dependency order, on the warehouse: in full, or only the leads
+    that changed since the last build when that gives the same rows (`pipelines.incremental`).
 
     Args:
         destination: A dlt destination; default: the configured warehouse
             (`pipelines.warehouse.destination()`).
         config: The model settings; default: read from config (`ModelSettings.from_config`).
-        on_model: Called after each model is built, e.g. to print progress.
+        on_model: Called after each model is built or updated, e.g. to print progress.
+        full: Build every model in full even if an incremental build would do.
 
     Returns:
-        Rows and seconds per model, the match rate and the outbound rows per target.
+        Full or incremental and why, rows and seconds per model, the match rate and the
+        outbound rows per target.
 
     Raises:
         SettingError: A setting is invalid, or names a custom field the triggers lack.
         ModelError: A model could not be read, ordered or built; names its file and line.
-            Models built before it stay built; `error.report` lists them.
+            On DuckDB nothing was changed (one transaction); `error.report` lists the models
+            that ran before it.
     """
     started = time.monotonic()
     config = config or ModelSettings.from_config()
@@ -395,28 +550,109 @@ def build_models(
     dataset = dlt.dataset(destination or warehouse.destination(), RAW_TRIGGERS.split(".")[0])
     report = ModelsReport(dialect=dataset.destination_dialect)
     with dataset.destination_client as job_client:
-        _check_inputs(job_client, models)
-        config.check_custom_fields(_columns(job_client, RAW_TRIGGERS))
+        columns = {table: _storage_columns(job_client, table) for table in _raw_inputs(models)}
+        _check_inputs(columns)
+        config.check_custom_fields(set(columns[RAW_TRIGGERS]))
+        loads_tables = {
+            schema: bool(_storage_columns(job_client, f"{schema}._dlt_loads"))
+            for schema in {table.split(".")[0] for table in columns}
+        }
         db = _Warehouse(job_client.sql_client, report.dialect)
-        db.ensure_schemas(
-            t.split(".")[0] for t in (SETTINGS_TABLE, STATUSES_TABLE, *(m.table for m in models))
-        )
-        db.write(SETTINGS_TABLE, settings_select(config))
-        db.write(STATUSES_TABLE, statuses_select(config))
-        for model in models:
-            model_started = time.monotonic()
-            try:
-                db.build(model)
-            except ModelError as error:
-                report.seconds = time.monotonic() - started
-                error.report = report
-                raise
-            run = ModelRun(
-                model.table, model.origin, db.count(model.table), time.monotonic() - model_started
-            )
-            report.runs.append(run)
-            if on_model:
-                on_model(run)
-        _add_figures(report, db, {run.table for run in report.runs})
+        schemas = {
+            table.split(".")[0]
+            for table in (SETTINGS_TABLE, STATUSES_TABLE, incremental.STATE_TABLE)
+        } | {model.table.split(".")[0] for model in models}
+        db.ensure_schemas(schemas)
+        lead_keyed = db.read_catalog(schemas)
+        previous = _read_state(db)
+        settings = {
+            SETTINGS_TABLE: settings_select(config),
+            STATUSES_TABLE: statuses_select(config),
+        }
+        try:
+            with db.transaction():
+                if not db.transactional:
+                    # Removed first, so a build that stops half-way is followed by a full one.
+                    db.drop(incremental.STATE_TABLE)
+                for table, query in settings.items():
+                    db.write(table, query, "view")
+                state = _current_state(db, models, settings, columns, loads_tables)
+                reason = incremental.full_build_reason(
+                    full, models, previous, state, db.relations, lead_keyed
+                )
+                if reason is None and previous is not None:
+                    reason = _update_changed_leads(
+                        db, models, previous, state, lead_keyed, report, on_model
+                    )
+                if reason is not None:
+                    report.mode, report.reason = "full", reason
+                    _build_in_full(db, models, report, on_model)
+                db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
+        except ModelError as error:
+            report.seconds = time.monotonic() - started
+            error.report = report
+            raise
+        _add_figures(report, db, {model.table for model in models})
     report.seconds = time.monotonic() - started
     return report
+
+
+def _build_in_full(
+    db: _Warehouse,
+    models: list[Model],
+    report: ModelsReport,
+    on_model: Callable[[ModelRun], None] | None,
+) -> None:
+    for model in models:
+        model_started = time.monotonic()
+        db.build(model)
+        run = ModelRun(
+            model.table,
+            model.origin,
+            db.count(model.table),
+            time.monotonic() - model_started,
+            model.kind,
+        )
+        report.runs.append(run)
+        if on_model:
+            on_model(run)
+
+
+def _update_changed_leads(
+    db: _Warehouse,
+    models: list[Model],
+    previous: incremental.State,
+    state: incremental.State,
+    lead_keyed: set[str],
+    report: ModelsReport,
+    on_model: Callable[[ModelRun], None] | None,
+) -> str | None:
+    """Redo the rows of the leads that changed since `previous`; or, when so many changed
+    that a full build is as fast, change nothing and return why to build in full."""
+    by_table = {model.table: model for model in models}
+    db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
+    changed = db.count(incremental.CHANGED_LEADS_TABLE)
+    leads = state.inputs[incremental.RAW_LEADS].rows
+    if changed > incremental.FULL_ABOVE * leads:
+        db.drop(incremental.CHANGED_LEADS_TABLE)
+        return f"{changed:,} of {leads:,} leads changed since the last build"
+    report.mode, report.changed_leads = "incremental", changed
+    report.reason = f"{changed:,} leads new or changed since the last build"
+    for model in models:
+        if model.kind != "table":
+            continue
+        model_started = time.monotonic()
+        if changed:
+            db.update(model, lead_keyed & by_table.keys())
+        run = ModelRun(
+            model.table,
+            model.origin,
+            db.count(model.table),
+            time.monotonic() - model_started,
+            "updated",
+        )
+        report.runs.append(run)
+        if on_model:
+            on_model(run)
+    db.drop(incremental.CHANGED_LEADS_TABLE)
+    return None

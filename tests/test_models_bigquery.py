@@ -7,9 +7,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from pipelines import incremental
 from pipelines.model_settings import ModelSettings
-from pipelines.models import Model, create_table_sql, error_location, plan
-from pipelines.transpile import bigquery_problems, transpile
+from pipelines.models import Model, create_sql, create_table_sql, error_location, plan
+from pipelines.transpile import bigquery_problems, to_dialect, transpile
 
 MODELS = plan(ModelSettings(qubit_visitor_id_field="pt_qubit_id"))
 
@@ -110,3 +111,61 @@ def test_models_bigquery_error_position_is_mapped_to_the_model_line() -> None:
     assert error_location(model, "Binder Error\n\nLINE 7: x", "", 1) == (
         "sql/marts/conversions.sql:6"
     )
+
+
+def _incremental_statements() -> list[tuple[str, str]]:
+    """Every statement an incremental build writes, for BigQuery, by what it does."""
+    state = incremental.State(
+        "0" * 64,
+        {
+            table: incremental.InputState(table, 10, True, "1760000000.000001")
+            for table in (incremental.RAW_LEADS, incremental.RAW_TRIGGERS)
+        },
+    )
+    by_table = {model.table: model for model in MODELS}
+    lead_keyed = {m.table for m in MODELS if m.kind == "table"} | {incremental.LEADS_VIEW}
+    statements = [
+        (
+            "changed leads",
+            create_sql(
+                incremental.CHANGED_LEADS_TABLE,
+                incremental.changed_leads_select(by_table, state),
+                "bigquery",
+            ),
+        ),
+        (
+            "state",
+            create_sql(
+                incremental.STATE_TABLE, incremental.state_select(state, "full"), "bigquery"
+            ),
+        ),
+        ("state read", transpile(incremental.STATE_READ, "bigquery")),
+        *(
+            (f"input {table}", transpile(incremental.input_sql(table, True, loads), "bigquery"))
+            for table in (incremental.RAW_LEADS, incremental.RAW_TRIGGERS)
+            for loads in (None, f"{table.split('.')[0]}._dlt_loads")
+        ),
+    ]
+    for model in MODELS:
+        if model.kind == "view":
+            statements.append(
+                (f"{model.table} view", create_sql(model.table, model.query, "bigquery", "view"))
+            )
+            continue
+        delete = incremental.delete_changed(model.table)
+        insert = incremental.insert_changed(model, lead_keyed)
+        statements.append((f"{model.table} delete", to_dialect(delete, "bigquery")))
+        statements.append((f"{model.table} insert", to_dialect(insert, "bigquery")))
+    return statements
+
+
+@pytest.mark.parametrize(("what", "bigquery"), _incremental_statements(), ids=lambda x: x)
+def test_models_incremental_statements_are_bigquery_sql(what: str, bigquery: str) -> None:
+    parsed = sqlglot.parse(bigquery, read="bigquery")
+
+    assert len(parsed) == 1 and parsed[0] is not None
+    assert bigquery_problems(bigquery) == []
+    if what.endswith(" view"):
+        assert bigquery.startswith("CREATE OR REPLACE VIEW staging.")
+    if what == "changed leads":
+        assert "UNION DISTINCT" in bigquery

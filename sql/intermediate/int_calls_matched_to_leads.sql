@@ -10,6 +10,20 @@ leads as (
     where phone_e164 is not null
 ),
 
+settings as (
+    select attribution_window_days from staging.model_settings
+),
+
+-- the earliest call any of these leads can match: older triggers need not be read at all,
+-- so a build for a few recent leads reads only recent triggers
+earliest as (
+    select
+        min(leads.created_at) - interval (max(settings.attribution_window_days)) day
+            as called_at
+    from leads
+    cross join settings
+),
+
 calls as (
     select
         trigger_id,
@@ -19,10 +33,7 @@ calls as (
     -- callUser is a PBX user dialling out and callRate a charge record: no customer calling
     where action in ('call', 'callBlegStart')
         and caller_phone_e164 is not null
-),
-
-settings as (
-    select attribution_window_days from staging.model_settings
+        and triggered_at >= (select called_at from earliest)
 ),
 
 matched as (

@@ -5,21 +5,27 @@ converted as (
     select * from intermediate.int_leads_converted
 ),
 
+-- inner joins: every matched call is a trigger, and they let the warehouse read the triggers
+-- for the matched calls only
 attributed as (
     select
-        lead_id,
-        call_id,
-        called_at
-    from intermediate.int_calls_matched_to_leads
-    where call_rank = 1
-),
-
-calls as (
-    select * from staging.stg_infinity__triggers
-),
-
-custom_fields as (
-    select * from staging.stg_infinity__trigger_custom_fields
+        matches.lead_id,
+        matches.call_id,
+        matches.called_at,
+        calls.channel_name,
+        calls.channel_type,
+        calls.source,
+        calls.campaign,
+        calls.ad_group,
+        calls.search_term,
+        custom_fields.qubit_visitor_id,
+        custom_fields.ga_client_id
+    from intermediate.int_calls_matched_to_leads as matches
+    inner join staging.stg_infinity__triggers as calls
+        on calls.trigger_id = matches.call_id
+    inner join staging.stg_infinity__trigger_custom_fields as custom_fields
+        on custom_fields.trigger_id = matches.call_id
+    where matches.call_rank = 1
 ),
 
 final as (
@@ -38,21 +44,17 @@ final as (
         converted.gameball_player_id,
         attributed.call_id as attributed_call_id,
         attributed.called_at as attributed_called_at,
-        calls.channel_name,
-        calls.channel_type,
-        calls.source,
-        calls.campaign,
-        calls.ad_group,
-        calls.search_term,
-        custom_fields.qubit_visitor_id,
-        custom_fields.ga_client_id
+        attributed.channel_name,
+        attributed.channel_type,
+        attributed.source,
+        attributed.campaign,
+        attributed.ad_group,
+        attributed.search_term,
+        attributed.qubit_visitor_id,
+        attributed.ga_client_id
     from converted
     left join attributed
         on attributed.lead_id = converted.lead_id
-    left join calls
-        on calls.trigger_id = attributed.call_id
-    left join custom_fields
-        on custom_fields.trigger_id = attributed.call_id
 )
 
 select * from final
