@@ -3,9 +3,15 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The BigQuery emulator (local-bigquery) needs Python >= 3.13; pyenv's if present, else the PATH's.
+PYTHON313 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13) python3.13)
+BQENV := .bqenv
+BQ_STAMP := $(BQENV)/.installed
+# DuckDB looks for extensions under $HOME; the emulator runs with HOME=$(BQENV)/home.
+BQ_EXTENSIONS := $(BQENV)/home/.duckdb/extensions/v1.5.5/linux_amd64
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo sync test lint format bench lock clean
+.PHONY: help install demo sync test test-bigquery lint format bench lock clean bigquery-emulator
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,6 +33,9 @@ sync: $(STAMP) ## run the scheduled job (extract everything configured) into the
 test: $(STAMP) ## run the test suite (real emulators over HTTP, real DuckDB files)
 	$(PY) -m pytest
 
+test-bigquery: $(STAMP) $(BQ_STAMP) ## the BigQuery tests: sync, models and push on the local-bigquery emulator
+	$(PY) -m pytest -m bigquery
+
 lint: $(STAMP) ## ruff lint and format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -38,7 +47,21 @@ format: $(STAMP) ## apply ruff fixes and formatting
 bench: $(STAMP) ## measure each step against its baseline (figures go in the README)
 	$(PY) -m bench.infinity_load
 	$(PY) -m bench.footprints_load
+	$(PY) -m bench.models_build
 	$(PY) -m bench.push
+
+# A fresh venv each time the lock changes, so no package outlives the lock. --no-deps: the lock
+# holds duckdb 1.5.5 against local-bigquery's duckdb>=2.0 pin (see bigquery-emulator.lock).
+$(BQ_STAMP): bigquery-emulator.lock
+	$(PYTHON313) --version
+	rm -rf $(BQENV) && $(PYTHON313) -m venv $(BQENV)
+	$(BQENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r bigquery-emulator.lock
+	mkdir -p $(BQ_EXTENSIONS)
+	cp $(BQENV)/lib/python3.13/site-packages/duckdb_extension_*/extensions/v1.5.5/*.duckdb_extension $(BQ_EXTENSIONS)/
+	cd $(BQ_EXTENSIONS) && ls ducklake.duckdb_extension icu.duckdb_extension spatial.duckdb_extension
+	touch $(BQ_STAMP)
+
+bigquery-emulator: $(BQ_STAMP) ## build .bqenv, the offline local-bigquery emulator (Python 3.13)
 
 lock: ## re-resolve requirements.lock from pyproject.toml in a scratch virtualenv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import sqlglot
+from sqlglot import exp
 
 from pipelines.transpile import SOURCE_DIALECT, to_dialect
 
@@ -76,6 +77,20 @@ _ARROW_SCHEMA = pa.schema(
 )
 
 
+def _literal(value: Any) -> str:
+    """A value as a DuckDB SQL literal (the ledger's SQL is then written for the warehouse)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return f"timestamp '{stamp.isoformat(sep=' ')}'"
+    return exp.Literal.string(str(value)).sql(SOURCE_DIALECT)
+
+
 class Ledger:
     """The ledger through a dlt sql_client, in the warehouse's dialect."""
 
@@ -108,30 +123,21 @@ class Ledger:
         entries = list(entries)
         if not entries:
             return
-        with self.client.begin_transaction():
-            for start in range(0, len(entries), _ROWS_PER_STATEMENT):
-                self._replace(entries[start : start + _ROWS_PER_STATEMENT])
-
-    def _replace(self, entries: Sequence[Entry]) -> None:
+        chunks = [
+            entries[start : start + _ROWS_PER_STATEMENT]
+            for start in range(0, len(entries), _ROWS_PER_STATEMENT)
+        ]
         if self.dialect == SOURCE_DIALECT:
-            self._replace_duckdb(entries)
+            with self.client.begin_transaction():
+                for chunk in chunks:
+                    self._replace_duckdb(chunk)
             return
-        by_target: dict[str, list[str]] = {}
-        for entry in entries:
-            by_target.setdefault(entry.target, []).append(entry.outbound_id)
-        for target, ids in by_target.items():
-            self.client.execute_sql(
-                f"delete from {LEDGER_TABLE} where target = %s "
-                f"and outbound_id in ({', '.join(['%s'] * len(ids))})",
-                target,
-                *ids,
-            )
-        row = f"({', '.join(['%s'] * len(COLUMNS))})"
-        self.client.execute_sql(
-            f"insert into {LEDGER_TABLE} ({', '.join(COLUMNS)}) "
-            f"values {', '.join([row] * len(entries))}",
-            *(value for entry in entries for value in astuple(entry)),
-        )
+        # BigQuery: a transaction is a script sent as one query (dlt's begin_transaction()
+        # needs a session; local-bigquery fails at its commit). Each chunk is its own
+        # transaction, so every row is still either as it was or as recorded.
+        for chunk in chunks:
+            statements = ";\n".join(self._sql(sql) for sql in _replace_sql(chunk))
+            self.client.execute_sql(f"begin transaction;\n{statements};\ncommit transaction;")
 
     def _replace_duckdb(self, entries: Sequence[Entry]) -> None:
         rows = pa.Table.from_pylist(
@@ -151,3 +157,20 @@ class Ledger:
             )
         finally:
             connection.unregister("_ledger_rows")
+
+
+def _replace_sql(entries: Sequence[Entry]) -> list[str]:
+    """Delete and insert `entries` (DuckDB dialect), values as literals: BigQuery's DB-API
+    cannot type a None parameter, and sqlglot quotes and escapes literals for the dialect."""
+    by_target: dict[str, list[str]] = {}
+    for entry in entries:
+        by_target.setdefault(entry.target, []).append(entry.outbound_id)
+    deletes = [
+        f"delete from {LEDGER_TABLE} where target = {_literal(target)} "
+        f"and outbound_id in ({', '.join(_literal(i) for i in ids)})"
+        for target, ids in by_target.items()
+    ]
+    rows = ", ".join(
+        f"({', '.join(_literal(value) for value in astuple(entry))})" for entry in entries
+    )
+    return [*deletes, f"insert into {LEDGER_TABLE} ({', '.join(COLUMNS)}) values {rows}"]

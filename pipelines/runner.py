@@ -178,6 +178,9 @@ def record_run(report: RunReport) -> None:
 
 
 def make_pipeline(name: str) -> SupportsPipeline:
+    # Arrow tables (Infinity's) get the `_dlt_load_id` of the load that wrote each row too, as
+    # dict rows always do: the incremental model build tells changed rows by it.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     return dlt.pipeline(
         pipeline_name=name,
         destination=warehouse.destination(),
@@ -206,7 +209,9 @@ def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill |
     wait = _wait_seconds()
     pipeline = make_pipeline("infinity")
     warehouse.while_warehouse_free(pipeline.sync_destination, wait)
-    warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
+    if warehouse.kind() == "duckdb":
+        # BigQuery load jobs are atomic and dlt finds a started one again by its job id.
+        warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
     _load_pending(pipeline, report)
     client = TriggerClient(config)
     try:
@@ -328,15 +333,18 @@ def extract_footprints(report: RunReport, progress: Progress) -> None:
     yesterday = today - timedelta(days=1)
     counts: Counter[str] = Counter()
     first = config.first_day(leads_cursor(pipeline.state), today)
+    # Parquet, not dlt's default INSERT statements: several times faster into DuckDB. BigQuery
+    # cannot load dlt's json columns (nested lists in the CRM's records) from parquet, but
+    # loads them natively from jsonl.
+    file_format = "parquet" if warehouse.kind() == "duckdb" else "jsonl"
     for number, days in enumerate(day_chunks(first, today, config.days_per_load), start=1):
         known = warehouse.while_warehouse_free(partial(known_lead_hashes, pipeline, days[0]), wait)
         chunk = fetch_chunk(
             client, config, days, known, with_references=number == 1, on_progress=progress.update
         )
-        # Parquet, not dlt's default INSERT statements: several times faster into DuckDB.
         pipeline.extract(
             footprints_source(chunk, complete_through=min(days[-1], yesterday)),
-            loader_file_format="parquet",
+            loader_file_format=file_format,
         )
         loaded = _normalize_and_load(pipeline, report, wait)
         counts += chunk.counts

@@ -1,18 +1,24 @@
-"""Where the data lands: the DuckDB file by default, and how to wait for it when it is held.
+"""Where the data lands: the DuckDB file by default, or BigQuery; and waiting for a held file.
+
+`sync.warehouse` chooses: `duckdb` (default, `destination.duckdb.credentials` is the file) or
+`bigquery` (dlt's standard `destination.bigquery.*` settings: credentials, project, location).
+Nothing else changes: the same datasets, models and ledger.
 
 DuckDB lets one process hold a database file for writing, and an analyst's open session
 (even read-only) blocks the sync. Rather than fail with a stack trace, a run waits a bounded,
 configurable time (`sync.warehouse_wait_seconds`) and then names the process holding it.
+BigQuery has no such lock: there the wait is never needed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dlt
 import duckdb
@@ -22,6 +28,11 @@ from pipelines.settings import SyncError
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 CREDENTIALS_KEY = "destination.duckdb.credentials"
+WAREHOUSE_KEY = "sync.warehouse"
+WAREHOUSES = ("duckdb", "bigquery")
+# google-cloud-bigquery's own convention for an emulator (http://host:port): with it set, the
+# client talks to the emulator, which wants a token but checks none.
+EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,15 +42,42 @@ class WarehouseBusy(SyncError):
     """The warehouse file stayed locked by another process for the whole wait."""
 
 
+def kind() -> str:
+    """`duckdb` or `bigquery`, from `sync.warehouse`."""
+    chosen = str(settings.get(WAREHOUSE_KEY, "duckdb")).strip().lower()
+    if chosen not in WAREHOUSES:
+        raise settings.SettingError(
+            WAREHOUSE_KEY, f"must be one of {', '.join(WAREHOUSES)}, got {chosen!r}"
+        )
+    return chosen
+
+
 def duckdb_path() -> Path:
     """The warehouse file: `destination.duckdb.credentials`, else data/warehouse.duckdb."""
     return settings.get_path(CREDENTIALS_KEY, DEFAULT_WAREHOUSE)
 
 
-def destination() -> dlt.destinations.duckdb:
+def destination() -> Any:
+    """The configured warehouse as a dlt destination."""
+    if kind() == "bigquery":
+        return _bigquery()
     path = duckdb_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return dlt.destinations.duckdb(str(path))
+
+
+def _bigquery() -> Any:
+    """BigQuery with dlt's own settings; against an emulator, a token it does not check."""
+    if not os.environ.get(EMULATOR_HOST):
+        return dlt.destinations.bigquery()
+    from google.oauth2.credentials import Credentials
+
+    project = settings.require_text("destination.bigquery.project_id")
+    return dlt.destinations.bigquery(
+        credentials=Credentials(token="emulator", quota_project_id=project),
+        project_id=project,
+        location=str(settings.get("destination.bigquery.location", "US")),
+    )
 
 
 def lock_holder(error: BaseException) -> str | None:
@@ -87,6 +125,8 @@ def while_warehouse_free(action: Callable[[], T], wait_seconds: float) -> T:
 
 def probe_free() -> None:
     """Open and close the file once, so a held warehouse is noticed before any request."""
+    if kind() != "duckdb":
+        return
     path = duckdb_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect(str(path)).close()
