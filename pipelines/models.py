@@ -46,7 +46,8 @@ from typing import Any
 import dlt
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
 
 from pipelines import incremental, warehouse
 from pipelines.model_settings import (
@@ -276,9 +277,26 @@ def plan(config: ModelSettings, sql_dir: Path = SQL_DIR) -> list[Model]:
 
 
 def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") -> str:
-    """`create or replace <kind> <table> as <query>` for `dialect`; kind "table" or "view"."""
+    """`create or replace <kind> <table> as <query>` for `dialect`; kind "table" or "view".
+
+    On BigQuery a table with a `lead_id` is clustered by it: an incremental build reads and
+    rewrites the changed leads' rows only, and clustering lets BigQuery scan (and bill) only
+    the blocks that hold them.
+    """
     create = exp.Create(this=exp.to_table(table), kind=kind.upper(), replace=True, expression=query)
+    if dialect == "bigquery" and kind == "table" and incremental.LEAD_ID in _output_columns(query):
+        cluster = exp.Cluster(expressions=[exp.column(incremental.LEAD_ID)])
+        create.set("properties", exp.Properties(expressions=[cluster]))
     return to_dialect(create, dialect)
+
+
+def _output_columns(query: exp.Query) -> list[str]:
+    """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
+    try:
+        qualified = qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False)
+    except SqlglotError:
+        return query.named_selects
+    return qualified.named_selects
 
 
 def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:
@@ -547,7 +565,10 @@ def build_models(
     started = time.monotonic()
     config = config or ModelSettings.from_config()
     models = plan(config, sql_dir)
-    dataset = dlt.dataset(destination or warehouse.destination(), RAW_TRIGGERS.split(".")[0])
+    # A schema of its own: the runner reads the warehouse's catalog, not dlt's stored schema,
+    # and looking that up cost a fifth of a second per build.
+    name = RAW_TRIGGERS.split(".")[0]
+    dataset = dlt.dataset(destination or warehouse.destination(), name, schema=dlt.Schema(name))
     report = ModelsReport(dialect=dataset.destination_dialect)
     with dataset.destination_client as job_client:
         columns = {table: _storage_columns(job_client, table) for table in _raw_inputs(models)}

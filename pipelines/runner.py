@@ -244,6 +244,7 @@ def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill |
                     append_above=append_above,
                     after=after,
                 )
+                warehouse.cluster_by_load(source.resources.values())
                 pipeline.extract(source)
                 counts = _normalize_and_load(pipeline, report, wait)
                 report.cursors = infinity_cursors(pipeline.state)
@@ -342,10 +343,9 @@ def extract_footprints(report: RunReport, progress: Progress) -> None:
         chunk = fetch_chunk(
             client, config, days, known, with_references=number == 1, on_progress=progress.update
         )
-        pipeline.extract(
-            footprints_source(chunk, complete_through=min(days[-1], yesterday)),
-            loader_file_format=file_format,
-        )
+        source = footprints_source(chunk, complete_through=min(days[-1], yesterday))
+        warehouse.cluster_by_load([source.resources["leads"]])
+        pipeline.extract(source, loader_file_format=file_format)
         loaded = _normalize_and_load(pipeline, report, wait)
         counts += chunk.counts
         described = ", ".join(f"{t} {n:,}" for t, n in loaded.items()) or "no new rows"

@@ -173,6 +173,16 @@ def bigquery_figures(emulator: LocalBigQuery) -> dict[str, Any]:
         return _figures(lambda sql: client.sql_client.execute_sql(sql)[0][0])
 
 
+def clustering(emulator: LocalBigQuery, tables: tuple[str, ...]) -> dict[str, list[str] | None]:
+    """Each table's clustering columns, as BigQuery reports them."""
+    with dlt.dataset(emulator.destination(), "infinity").sql_client as client:
+        bigquery_client = client.native_connection
+        return {
+            table: bigquery_client.get_table(f"{emulator.project}.{table}").clustering_fields
+            for table in tables
+        }
+
+
 def _figures(scalar: Any) -> dict[str, Any]:
     figures = {table: scalar(f"select count(*) from {table}") for table in TABLES}
     figures.update({name: scalar(sql) for name, sql in FIGURES.items()})
@@ -233,3 +243,12 @@ def test_bigquery_sync_matches_duckdb_then_stays_incremental(
     sent_twice = [sum(runs[t] for runs in took["bigquery"]) for t in ("qubit", "owox", "gameball")]
     assert sum(sent_twice) == second["ledger sent"]
     assert os.environ.get("SYNC__WAREHOUSE") is None
+    # What incremental builds and ledger writes read is clustered, so BigQuery scans only it.
+    assert clustering(bigquery, (*TABLES, "outbound.deliveries")) == {
+        "infinity.triggers": ["_dlt_load_id"],
+        "footprints.leads": ["_dlt_load_id"],
+        "footprints.customers": None,
+        "footprints.lead_actions": None,
+        **{table: ["lead_id"] for table in TABLES[4:]},
+        "outbound.deliveries": ["target", "outbound_id"],
+    }

@@ -169,3 +169,16 @@ def test_models_incremental_statements_are_bigquery_sql(what: str, bigquery: str
         assert bigquery.startswith("CREATE OR REPLACE VIEW staging.")
     if what == "changed leads":
         assert "UNION DISTINCT" in bigquery
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
+def test_models_bigquery_tables_with_a_lead_id_are_clustered_by_it(model: Model) -> None:
+    table = " ".join(create_sql(model.table, model.query, "bigquery", model.kind).split())
+    on_duckdb = create_sql(model.table, model.query, "duckdb", model.kind)
+
+    clustered = f"CREATE OR REPLACE TABLE {model.table} CLUSTER BY lead_id AS"
+    assert table.startswith(clustered) == (model.kind == "table")
+    assert "CLUSTER BY" not in on_duckdb.upper()
+    assert "CLUSTER BY" not in create_sql(
+        "staging.t", sqlglot.parse_one("select 1 as id"), "bigquery"
+    )
