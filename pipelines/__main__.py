@@ -30,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("--end-date", type=date.fromisoformat, help="backfill to, inclusive")
     extract.add_argument("--tz", default="UTC", help="time zone of the backfill dates")
-    commands.add_parser("models", help="build the SQL models in sql/ (staging to outbound)")
+    models = commands.add_parser(
+        "models", help="build the SQL models in sql/ (staging to outbound)"
+    )
+    models.add_argument(
+        "--full", action="store_true", help="rebuild every model from all rows, not only changes"
+    )
     push = commands.add_parser("push", help="deliver the outbound rows to the targets")
     push.add_argument("target", nargs="?", choices=tuple(TARGETS), help="default: every one")
     push.add_argument(
@@ -88,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sync":
             result = runner.run(command, models=True, targets=tuple(TARGETS))
         elif args.command == "models":
-            result = runner.run("models", sources=(), models=True)
+            command += " --full" * args.full
+            result = runner.run(command, sources=(), models=True, full_models=args.full)
         elif args.command == "push":
             targets = (args.target,) if args.target else tuple(TARGETS)
             command = " ".join(["push", *targets[:1] * bool(args.target)])

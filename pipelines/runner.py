@@ -393,6 +393,7 @@ def run(
     sources: tuple[str, ...] | None = None,
     backfill: Backfill | None = None,
     models: bool = False,
+    full_models: bool = False,
     targets: tuple[str, ...] = (),
     dry_run: bool = False,
 ) -> RunReport:
@@ -402,6 +403,7 @@ def run(
         sources: The sources to extract; None means every configured one (`sync`).
         models: Build the SQL models after extracting. With `sources=None`, only when every
             source is configured, since the models read both.
+        full_models: Build every model in full, not only the leads changed since the last build.
         targets: Push the outbound rows to these targets last (unconfigured ones are skipped).
             In a `sync`, only after the models were built.
         dry_run: Push sends nothing and writes the requests it would make to files.
@@ -429,7 +431,7 @@ def run(
                 extract_infinity(report, progress, backfill)
             if "footprints" in sources:
                 extract_footprints(report, progress)
-            built = build_models_step(report, progress) if models else False
+            built = build_models_step(report, progress, full_models) if models else False
             if targets and (built or not models):
                 push_step(report, progress, targets, dry_run)
             elif targets:
@@ -443,7 +445,7 @@ def run(
     return report
 
 
-def build_models_step(report: RunReport, progress: Progress) -> bool:
+def build_models_step(report: RunReport, progress: Progress, full: bool = False) -> bool:
     """The SQL models in sql/, on the warehouse the sources loaded into; False if skipped."""
 
     def built(run: ModelRun) -> None:
@@ -451,10 +453,10 @@ def build_models_step(report: RunReport, progress: Progress) -> bool:
 
     try:
         result = warehouse.while_warehouse_free(
-            partial(build_models, on_model=built), _wait_seconds()
+            partial(build_models, on_model=built, full=full), _wait_seconds()
         )
     except InputsMissing as missing:
-        if report.command == "models":
+        if report.command.startswith("models"):
             raise
         # A source with no rows yet (a new account) is not a failed sync.
         report.notes.append(f"Models skipped: {missing}.")

@@ -813,3 +813,20 @@ def test_models_staging_sql_runs_through_dlt_dataset_query(tmp_path: Path) -> No
             expected = con.execute(f"select * from {model.table}").fetchall()
         assert sorted(relation.fetchall(), key=str) == sorted(expected, key=str), model.table
     assert built.rows["staging.stg_footprints__leads"] == 1
+
+
+def test_models_cli_builds_incrementally_and_in_full_when_asked(workspace: Any) -> None:
+    write_raw(workspace.warehouse, *_one_customer())
+    with duckdb.connect(str(workspace.warehouse)) as con:
+        for table in ("infinity.triggers", "footprints.leads"):  # as dlt loads them
+            con.execute(f"alter table {table} add column _dlt_load_id varchar default '1'")
+
+    first = workspace.run("models")
+    again = workspace.run("models")
+    full = workspace.run("models", "--full")
+
+    assert first.code == again.code == full.code == 0, first.output + again.output + full.output
+    assert "Models (full: no earlier build to update)" in first.stdout
+    assert "Models (incremental: 0 leads new or changed since the last build)" in again.stdout
+    assert "Models (full: asked for)" in full.stdout
+    assert workspace.query("select lead_id from analytics.conversions") == [("c1",)]
