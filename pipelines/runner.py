@@ -427,10 +427,14 @@ def run(
                 ModelSettings.from_config()
             check_settings(targets)
             warehouse.while_warehouse_free(warehouse.probe_free, _wait_seconds())
-            if "infinity" in sources:
-                extract_infinity(report, progress, backfill)
-            if "footprints" in sources:
-                extract_footprints(report, progress)
+            failed = extract_sources(report, progress, sources, backfill)
+            if failed is not None:
+                if models or targets:
+                    report.notes.append(
+                        "Models and push skipped: they wait for a sync in which every source "
+                        "loads, so no conversion is sent without its calls."
+                    )
+                raise failed
             built = build_models_step(report, progress, full_models) if models else False
             if targets and (built or not models):
                 push_step(report, progress, targets, dry_run)
@@ -443,6 +447,42 @@ def run(
             report.repaired = progress.repaired
             record_run(report)
     return report
+
+
+class SourcesFailed(SyncError):
+    """More than one source failed in one run; the message names each."""
+
+
+def extract_sources(
+    report: RunReport, progress: Progress, sources: tuple[str, ...], backfill: Backfill | None
+) -> BaseException | None:
+    """Extract every source in turn; one that fails does not keep the others from loading.
+
+    Returns what failed (None when every source loaded), for the caller to raise after the
+    rest ran. A warehouse held by another process is raised at once: every later source
+    would wait for the same file.
+    """
+    failures: dict[str, BaseException] = {}
+    for source in sources:
+        try:
+            if source == "infinity":
+                extract_infinity(report, progress, backfill)
+            else:
+                extract_footprints(report, progress)
+        except Exception as error:
+            if find_cause(error, (warehouse.WarehouseBusy,)) is not None:
+                raise
+            failures[source] = error
+            if source != sources[-1]:
+                log.error("%s failed, going on with the other sources: %s", source, describe(error))
+    if len(failures) > 1:
+        # Each message names its source already.
+        messages = [describe(error).rstrip(".") + "." for error in failures.values()]
+        return SourcesFailed(
+            f"{len(failures)} sources failed. "
+            + " ".join(f"{n}) {message}" for n, message in enumerate(messages, start=1))
+        )
+    return next(iter(failures.values()), None)
 
 
 def build_models_step(report: RunReport, progress: Progress, full: bool = False) -> bool:

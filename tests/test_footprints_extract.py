@@ -402,3 +402,35 @@ def assert_not_in_warehouse(fp: Workspace, secrets: list[str]) -> None:
         for (state,) in con.execute("select state from footprints._dlt_pipeline_state").fetchall():
             text = str(decompress_state(state))
             assert not any(secret in text for secret in secrets)
+
+
+def test_sync_loads_footprints_when_infinity_fails_and_skips_models(
+    fp: Workspace, crm: FootprintsEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__INFINITY__PASSWORD", "not-the-password")
+
+    result = fp.run("sync")
+
+    assert result.code == 1, result.output
+    assert "sync FAILED" in result.stdout
+    assert "Infinity refused the credentials (HTTP 401" in result.stdout
+    assert fp.count("footprints.leads") == len(api_leads(crm, TODAY - timedelta(days=25)))
+    assert fp.count("infinity.triggers") == 0
+    assert "Models and push skipped" in result.stdout
+    assert fp.count("analytics.conversions") == 0  # never built
+
+
+def test_sync_names_every_source_that_failed(
+    fp: Workspace, crm: FootprintsEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__INFINITY__PASSWORD", "not-the-password")
+    monkeypatch.setenv("SOURCES__FOOTPRINTS__CLIENT_SECRET", "not-the-secret")
+
+    result = fp.run("sync")
+
+    assert result.code == 1, result.output
+    head = result.stdout.split("sync FAILED", 1)[1]
+    assert head.startswith(" after ") and ": 2 sources failed. 1) Infinity refused" in head
+    assert "2) Footprints rejected the client key and secret" in head
+    assert "not-the-secret" not in result.output
+    assert fp.count("footprints.leads") == fp.count("infinity.triggers") == 0
