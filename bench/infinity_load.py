@@ -49,6 +49,8 @@ import duckdb
 import orjson
 import requests
 
+from bench.report import markdown_table, note
+
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 PAGE_SIZE = 10_000
 SEED = 7
@@ -80,10 +82,6 @@ class BenchError(RuntimeError):
 class ExtractRun:
     seconds: float
     max_rss_kib: int
-
-
-def note(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -248,18 +246,6 @@ def time_floor(ndjson: Path, workdir: Path, rows: int) -> float:
     if count != rows:
         raise BenchError(f"the floor table has {count:,} rows, expected {rows:,}")
     return seconds
-
-
-def markdown_table(rows: list[tuple[str, str]]) -> str:
-    header = ("metric", "value")
-    left = max(len(r[0]) for r in [header, *rows])
-    right = max(len(r[1]) for r in [header, *rows])
-    lines = [
-        f"| {header[0]:<{left}} | {header[1]:<{right}} |",
-        f"|{'-' * (left + 2)}|{'-' * (right + 2)}|",
-    ]
-    lines += [f"| {metric:<{left}} | {value:>{right}} |" for metric, value in rows]
-    return "\n".join(lines)
 
 
 def positive_int(text: str) -> int:

@@ -51,6 +51,8 @@ from pathlib import Path
 
 import duckdb
 
+from bench.report import markdown_table, note
+
 RESULTS = Path(__file__).resolve().parent / "results" / "models_build.md"
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ((1_000_000, 100_000), (10_000_000, 1_000_000))
@@ -344,10 +346,6 @@ class BenchError(RuntimeError):
     """A build failed or produced the wrong data: the figures would be meaningless."""
 
 
-def note(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def run_build(path: Path, full: bool = False) -> Build:
     """`build_models` on `path` in a process of its own (`--build`)."""
     command = [sys.executable, "-m", "bench.models_build", "--build", str(path)]
@@ -456,18 +454,6 @@ def measure(triggers: int, leads: int, repeats: int, workdir: Path) -> SizeResul
             path.unlink()
     raw.unlink()
     return result
-
-
-def markdown_table(rows: list[tuple[str, str]]) -> str:
-    header = ("metric", "value")
-    left = max(len(r[0]) for r in [header, *rows])
-    right = max(len(r[1]) for r in [header, *rows])
-    lines = [
-        f"| {header[0]:<{left}} | {header[1]:<{right}} |",
-        f"|{'-' * (left + 2)}|{'-' * (right + 2)}|",
-    ]
-    lines += [f"| {metric:<{left}} | {value:>{right}} |" for metric, value in rows]
-    return "\n".join(lines)
 
 
 def report_rows(results: list[SizeResult], repeats: int) -> list[tuple[str, str]]:
