@@ -67,7 +67,7 @@ group by channel
 order by calls desc;""",
     "Conversions and their value by the marketing channel of the attributed call": """
 select coalesce(channel_name, '(no call before the lead)') as channel,
-       count(*) as conversions, sum(value) as value, any_value(currency) as currency
+       count(*) as conversions, round(sum(value), 2) as value, any_value(currency) as currency
 from analytics.conversions
 group by channel
 order by conversions desc;""",
