@@ -63,6 +63,10 @@ IDENTIFYING_KEYS = {
 }
 
 
+# loaded packages kept in dlt's working folder, per pipeline (see forget_loaded_packages)
+KEPT_LOADED_PACKAGES = 10
+
+
 class SyncBusy(SyncError):
     """Another sync holds the lock."""
 
@@ -181,6 +185,8 @@ def make_pipeline(name: str) -> SupportsPipeline:
     # Arrow tables (Infinity's) get the `_dlt_load_id` of the load that wrote each row too, as
     # dict rows always do: the incremental model build tells changed rows by it.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # A loaded package's data files are in the warehouse by then; dlt keeps them otherwise.
+    dlt.config["load.delete_completed_jobs"] = True
     return dlt.pipeline(
         pipeline_name=name,
         destination=warehouse.destination(),
@@ -368,9 +374,22 @@ def _normalize_and_load(pipeline: Any, report: RunReport, wait: float) -> dict[s
         if not table.startswith("_dlt")
     }
     warehouse.while_warehouse_free(pipeline.load, wait)
+    forget_loaded_packages(pipeline)
     for table, rows in counts.items():
         report.rows[f"{pipeline.dataset_name}.{table}"] += rows
     return counts
+
+
+def forget_loaded_packages(pipeline: Any, keep: int = KEPT_LOADED_PACKAGES) -> None:
+    """Delete all but the newest `keep` loaded packages from dlt's working folder.
+
+    dlt keeps every loaded package (its schema, state and list of jobs, about 30 KB each even
+    without the data files): every 15 minutes, gigabytes a year. The newest are kept for
+    whoever investigates a recent load.
+    """
+    storage = pipeline._get_load_storage()  # dlt has no public call that deletes a loaded package
+    for load_id in sorted(storage.list_loaded_packages(), key=float)[:-keep]:
+        storage.delete_loaded_package(load_id)
 
 
 def known_lead_hashes(pipeline: Any, since: date) -> dict[str, str]:

@@ -10,6 +10,7 @@ from conftest import Workspace, source_row_ids, trigger_requests
 
 from pipelines.emulators.infinity import InfinityEmulator
 from pipelines.emulators.infinity_data import REFERENCE_SAMPLE_LINES, generate_triggers
+from pipelines.runner import KEPT_LOADED_PACKAGES
 
 
 def _trigger(row_id: int, **fields: str) -> dict[str, str]:
@@ -281,3 +282,26 @@ def test_trigger_columns_are_typed(
     assert types["lat"] == types["long"] == "DOUBLE"
     assert types["goal"] == "BOOLEAN"
     assert types["pt_utm_source"] == types["c_ga_client_id"] == "VARCHAR"
+
+
+def test_dlt_keeps_only_the_newest_loaded_packages_without_their_data_files(
+    emulator: InfinityEmulator,
+    workspace: Workspace,
+    triggers: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator.add_triggers(triggers)
+    monkeypatch.setenv("SOURCES__INFINITY__PAGE_SIZE", "100")
+    monkeypatch.setenv("SOURCES__INFINITY__PAGES_PER_LOAD", "1")  # a package per 100 rows
+
+    result = workspace.run("sync")
+
+    assert result.code == 0, result.output
+    assert workspace.row_ids() == source_row_ids(emulator)
+    loaded = workspace.root / "dlt-state" / "infinity" / "load" / "loaded"
+    packages = sorted(p.name for p in loaded.iterdir())
+    assert len(packages) == KEPT_LOADED_PACKAGES
+    assert not [p for p in loaded.rglob("*") if p.suffix in (".parquet", ".gz", ".sql")]
+    loads = [r[0] for r in workspace.query("select load_id from infinity._dlt_loads")]
+    assert len(loads) > KEPT_LOADED_PACKAGES
+    assert packages == sorted(sorted(loads, key=float)[-KEPT_LOADED_PACKAGES:])
