@@ -58,7 +58,7 @@ class Outcome:
     def sent(
         cls, http_status: int, message: str | None = None, *, confirmed: bool = True
     ) -> Outcome:
-        return cls(SENT, False, http_status, message, confirmed)
+        return cls(SENT, False, http_status, message and message[:MESSAGE_CHARS], confirmed)
 
     @classmethod
     def transient(cls, message: str, http_status: int | None = None) -> Outcome:

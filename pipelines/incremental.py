@@ -7,14 +7,15 @@ a later build can redo only the leads that changed, and come out identical to a 
 
 1. After every build, `staging.model_state` records one row per raw table the models read:
    its row count, the load id up to which its rows were seen, and a fingerprint of everything
-   else the results depend on: every model's SQL, the settings, and the raw tables' columns.
+   else the results depend on: every model's SQL (and, off DuckDB, its translation), the
+   settings, the raw tables' columns, and the sqlglot version that writes the statements.
    dlt gives every row the `_dlt_load_id` of the load that last wrote it, and load ids
    increase. For the leads and the triggers, "seen" is the newest load complete in their
    dataset (`_dlt_loads`, status 0), so the rows of a load still in progress when a build
    runs count as changed at the next one; for any other raw table (or without
    `_dlt_loads`), its highest load id.
 2. The next build compares. It is full when: asked for (`full=True`); there is no state (the
-   first build); the fingerprint differs (a model, a setting or a raw column changed); a
+   first build); the fingerprint differs (a model, a setting, a raw column or sqlglot changed); a
    model's table or view is missing or of the other kind; a raw table has fewer rows than
    recorded (rows were removed: the incremental rules only see rows that were written); a raw
    table has no `_dlt_load_id` column, or had none last time; a raw table other than the
@@ -299,7 +300,7 @@ def full_build_reason(
     if previous is None:
         return "no earlier build to update"
     if previous.fingerprint != state.fingerprint:
-        return "the models, the settings or the raw tables' columns changed"
+        return "the models, the settings, the raw tables' columns or sqlglot changed"
     for model in models:
         if relations.get(model.table) != model.kind:
             return f"{model.table} is not in the warehouse as a {model.kind}"

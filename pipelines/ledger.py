@@ -33,8 +33,10 @@ from sqlglot import exp
 from pipelines.transpile import SOURCE_DIALECT, to_dialect
 
 LEDGER_TABLE = "outbound.deliveries"
-# Rows per statement: DuckDB and BigQuery both take a few thousand parameters comfortably.
-_ROWS_PER_STATEMENT = 500
+# Rows per statement on DuckDB (an Arrow table), and per script on BigQuery, whose queries
+# may be at most 1 MB: 100 rows of the longest messages (delivery.MESSAGE_CHARS characters,
+# up to 4 bytes each in UTF-8) and their escaping stay well below it.
+_ROWS_PER_STATEMENT = {"duckdb": 500, "bigquery": 100}
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,26 @@ class Ledger:
         entries = list(entries)
         if not entries:
             return
-        chunks = [
-            entries[start : start + _ROWS_PER_STATEMENT]
-            for start in range(0, len(entries), _ROWS_PER_STATEMENT)
-        ]
         if self.dialect == SOURCE_DIALECT:
             with self.client.begin_transaction():
-                for chunk in chunks:
+                for chunk in _chunks(entries, _ROWS_PER_STATEMENT[SOURCE_DIALECT]):
                     self._replace_duckdb(chunk)
             return
-        # BigQuery: a transaction is a script sent as one query (dlt's begin_transaction()
-        # needs a session; local-bigquery fails at its commit). Each chunk is its own
-        # transaction, so every row is still either as it was or as recorded.
-        for chunk in chunks:
+        for script in self.scripts(entries):
+            self.client.execute_sql(script)
+
+    def scripts(self, entries: Sequence[Entry]) -> list[str]:
+        """Off DuckDB (BigQuery): the queries that write `entries`, each a script transaction.
+
+        A transaction is a script sent as one query (dlt's begin_transaction() needs a session;
+        local-bigquery fails at its commit). Each chunk is its own transaction, so every row is
+        still either as it was or as recorded.
+        """
+        scripts = []
+        for chunk in _chunks(entries, _ROWS_PER_STATEMENT["bigquery"]):
             statements = ";\n".join(self._sql(sql) for sql in _replace_sql(chunk))
-            self.client.execute_sql(f"begin transaction;\n{statements};\ncommit transaction;")
+            scripts.append(f"begin transaction;\n{statements};\ncommit transaction;")
+        return scripts
 
     def _replace_duckdb(self, entries: Sequence[Entry]) -> None:
         rows = pa.Table.from_pylist(
@@ -161,6 +168,10 @@ class Ledger:
             )
         finally:
             connection.unregister("_ledger_rows")
+
+
+def _chunks(entries: Sequence[Entry], size: int) -> list[Sequence[Entry]]:
+    return [entries[start : start + size] for start in range(0, len(entries), size)]
 
 
 def _replace_sql(entries: Sequence[Entry]) -> list[str]:

@@ -479,14 +479,16 @@ def _check_inputs(columns: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def _read_state(db: _Warehouse) -> incremental.State | None:
-    """What the last build recorded; None when there is nothing usable."""
+def _read_state(db: _Warehouse) -> tuple[incremental.State | None, str | None]:
+    """What the last build recorded (None when there is nothing usable), and why it could not
+    be read when it is there but unreadable (the build is then full, and says why)."""
     if db.relations.get(incremental.STATE_TABLE) != "table":
-        return None
+        return None, None
     try:
-        return incremental.parse_state(db.query(incremental.STATE_READ))
-    except Exception:  # a state of another layout: the build is full and replaces it
-        return None
+        state = incremental.parse_state(db.query(incremental.STATE_READ))
+    except Exception as error:  # another layout, or the warehouse refused the read
+        return None, f"the last build's state could not be read ({_describe(error)})"
+    return state, None if state else "the last build's state is empty or inconsistent"
 
 
 def _current_state(
@@ -496,7 +498,13 @@ def _current_state(
     columns: dict[str, dict[str, Any]],
     loads_tables: dict[str, bool],
 ) -> incremental.State:
-    parts = [part for model in models for part in (model.table, model.kind, model.sql)]
+    # sqlglot writes every incremental statement (and, off DuckDB, every statement): a new
+    # version may write them otherwise, so rows built before and after it could differ.
+    parts = [sqlglot.__version__, db.dialect]
+    for model in models:
+        parts += [model.table, model.kind, model.sql]
+        if db.dialect != SOURCE_DIALECT:
+            parts.append(to_dialect(model.query, db.dialect))  # as `pipelines.transpile` writes it
     for table, query in settings.items():
         parts += [table, to_dialect(query, SOURCE_DIALECT)]
     inputs = {}
@@ -585,7 +593,7 @@ def build_models(
         } | {model.table.split(".")[0] for model in models}
         db.ensure_schemas(schemas)
         lead_keyed = db.read_catalog(schemas)
-        previous = _read_state(db)
+        previous, unreadable = _read_state(db)
         settings = {
             SETTINGS_TABLE: settings_select(config),
             STATUSES_TABLE: statuses_select(config),
@@ -601,6 +609,8 @@ def build_models(
                 reason = incremental.full_build_reason(
                     full, models, previous, state, db.relations, lead_keyed
                 )
+                if unreadable and not full:
+                    reason = unreadable
                 if reason is None and previous is not None:
                     reason = _update_changed_leads(
                         db, models, previous, state, lead_keyed, report, on_model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import dlt
 import pytest
 from dlt.destinations.exceptions import DatabaseTransientException
 
+from pipelines.delivery import MESSAGE_CHARS
 from pipelines.emulators import bigquery as bigquery_module
 from pipelines.emulators.bigquery import (
     MISSING,
@@ -24,6 +26,7 @@ from pipelines.emulators.bigquery import (
     LocalBigQuery,
     available,
 )
+from pipelines.ledger import LEDGER_TABLE, Entry, Ledger
 
 pytestmark = [
     pytest.mark.bigquery,
@@ -205,3 +208,44 @@ def test_bigquery_emulator_fails_dlt_begin_transaction_at_commit(
     # A new dataset: the failed rollback leaves the old one's client in its dead session.
     with dlt.dataset(local_bigquery.destination(), "sessions").sql_client as client:
         assert _sql(client, f"select id from {table}") == [(1,)]
+
+
+def test_bigquery_ledger_round_trips_awkward_messages_in_chunked_scripts(
+    local_bigquery: LocalBigQuery,
+) -> None:
+    """Each chunk is a script of literals: quotes, backslashes, newlines, SQL-looking text,
+    multi-byte text at the longest message kept and NULLs must come back exactly."""
+    longest = ("ș'\\\n" * MESSAGE_CHARS)[:MESSAGE_CHARS]
+    messages = [longest, "it's \\'; drop table outbound.deliveries; --", "line\r\nnext\t€", None]
+    stamp = datetime(2026, 11, 29, 12, 30, 15, 123456, tzinfo=UTC)  # BigQuery reads back UTC
+    entries = [
+        Entry(
+            target="qubit",
+            outbound_id=f"id-{n:04d}",
+            lead_id=None if n % 3 else f"lead-{n}",
+            status="failed" if n % 2 else "sent",
+            attempts=n % 5 + 1,
+            first_attempt_at=stamp,
+            last_attempt_at=None if n % 4 else stamp,
+            http_status=None if n % 2 else 200,
+            message=messages[n % len(messages)],
+            payload_hash=f"{n:064x}",
+            retryable=bool(n % 2),
+            confirmed=not n % 7,
+        )
+        for n in range(250)  # three scripts
+    ]
+    dataset = dlt.dataset(local_bigquery.destination(), LEDGER_TABLE.split(".")[0])
+    with dataset.destination_client as job_client:
+        ledger = Ledger(job_client.sql_client, dataset.destination_dialect)
+        ledger.ensure()
+        scripts = ledger.scripts(entries)
+        ledger.record(entries)
+        ledger.record(entries[:3])  # written over, not repeated
+
+        found = ledger.entries("qubit")
+
+    # BigQuery refuses queries over 1 MB (the emulator does not): these are its worst case.
+    assert len(scripts) == 3 and max(len(s.encode()) for s in scripts) < 1_000_000 // 2
+    assert len(found) == len(entries)
+    assert [found[e.outbound_id] for e in entries] == entries
