@@ -20,8 +20,10 @@ a later build can redo only the leads that changed, and come out identical to a 
    recorded (rows were removed: the incremental rules only see rows that were written); a raw
    table has no `_dlt_load_id` column, or had none last time; a raw table other than the
    leads and the triggers changed; a model past staging has no `lead_id` column, reads the
-   clock or randomness, or reads the Infinity staging views other than through the matches;
-   or more than a tenth of the leads changed (a full build is then no slower).
+   clock or randomness, or reads the triggers other than through the matches (directly or
+   through any staging view, whose select is checked with the model that reads it); or the
+   state of the last build cannot be read; or more than a tenth of the leads changed (a full
+   build is then no slower).
 3. Otherwise the changed leads are (the rows written since the recorded load ids):
    a. leads written since (new leads, and leads re-loaded because their status or any other
       field changed: Footprints is merged on the lead id);
@@ -269,14 +271,29 @@ def insert_changed(model: Model, lead_keyed: set[str]) -> exp.Insert:
     return exp.insert(restricted(model, lead_keyed), exp.to_table(model.table), copy=False)
 
 
-def not_incremental(model: Model) -> str | None:
-    """Why `model` (past staging) cannot be redone lead by lead, as far as its SQL tells."""
-    for node in model.query.walk():
-        if isinstance(node, _VOLATILE) or (
-            isinstance(node, exp.Anonymous) and node.name.upper() in _VOLATILE_NAMES
-        ):
-            return f"{model.origin} reads the clock or randomness ({node.sql(SOURCE_DIALECT)})"
-    triggers = model.reads & {TRIGGERS_VIEW, CUSTOM_FIELDS_VIEW, RAW_TRIGGERS}
+def not_incremental(model: Model, views: dict[str, Model] | None = None) -> str | None:
+    """Why `model` (past staging) cannot be redone lead by lead, as far as its SQL tells.
+
+    A view's select runs inside every model that reads it, so the views `model` reads (from
+    `views`, by table), and the views they read, are checked with it.
+    """
+    views = views or {}
+    queries, reads = [model.query], set(model.reads)
+    pending, seen = [t for t in model.reads if t in views], set()
+    while pending:
+        view = views[pending.pop()]
+        if view.table not in seen:
+            seen.add(view.table)
+            queries.append(view.query)
+            reads |= view.reads
+            pending += [t for t in view.reads if t in views]
+    for query in queries:
+        for node in query.walk():
+            if isinstance(node, _VOLATILE) or (
+                isinstance(node, exp.Anonymous) and node.name.upper() in _VOLATILE_NAMES
+            ):
+                return f"{model.origin} reads the clock or randomness ({node.sql(SOURCE_DIALECT)})"
+    triggers = reads & {TRIGGERS_VIEW, CUSTOM_FIELDS_VIEW, RAW_TRIGGERS}
     if triggers and model.table != MATCHES and MATCHES not in model.reads:
         return f"{model.origin} reads {', '.join(sorted(triggers))} other than through {MATCHES}"
     return None
@@ -322,11 +339,12 @@ def full_build_reason(
             return f"{table} has fewer rows than at the last build"
         if table not in FOLLOWED and now != before:
             return f"{table} changed, and only leads and triggers are followed lead by lead"
+    views = {model.table: model for model in models if model.kind == "view"}
     for model in models:
         if model.kind == "view":
             continue
         if model.table not in lead_keyed:
             return f"{model.table} has no {LEAD_ID} column"
-        if why := not_incremental(model):
+        if why := not_incremental(model, views):
             return why
     return None

@@ -538,6 +538,45 @@ def test_incremental_refused_for_models_that_are_not_per_lead(
     assert found == (reason.format(origin=model.origin) if reason else None)
 
 
+@pytest.mark.parametrize(
+    ("view", "reason"),
+    [
+        (
+            "select row_id as trigger_id, caller_phone_e164, current_date as seen_on "
+            "from infinity.triggers",
+            "{origin} reads the clock or randomness (CURRENT_DATE)",
+        ),
+        (
+            "select row_id as trigger_id, caller_phone_e164 from infinity.triggers",
+            "{origin} reads infinity.triggers other than through "
+            "intermediate.int_calls_matched_to_leads",
+        ),
+    ],
+    ids=["clock", "triggers"],
+)
+def test_incremental_refused_for_models_reading_such_views(
+    tmp_path: Path, view: str, reason: str
+) -> None:
+    # A view's select runs inside the table that reads it: it is checked with that table.
+    (tmp_path / "sql" / "staging").mkdir(parents=True)
+    (tmp_path / "sql" / "marts").mkdir(parents=True)
+    (tmp_path / "sql" / "staging" / "stg_infinity__calls.sql").write_text(view)
+    (tmp_path / "sql" / "marts" / "calls_per_lead.sql").write_text(
+        "select leads.lead_id, count(calls.trigger_id) as calls "
+        "from staging.stg_footprints__leads as leads "
+        "left join staging.stg_infinity__calls as calls "
+        "on calls.caller_phone_e164 = leads.phone_e164 group by leads.lead_id"
+    )
+    by_table = {model.table: model for model in discover(tmp_path / "sql")}
+    mart = by_table["analytics.calls_per_lead"]
+
+    assert incremental.not_incremental(mart) is None  # its own SQL alone looks per lead
+    views = {table: model for table, model in by_table.items() if model.kind == "view"}
+    found = incremental.not_incremental(mart, views)
+
+    assert found == reason.format(origin=mart.origin)
+
+
 def test_incremental_model_without_lead_id_builds_in_full(raw: Raw, tmp_path: Path) -> None:
     sql_dir = shutil.copytree(SQL_DIR, tmp_path / "sql")
     (sql_dir / "marts" / "leads_per_status.sql").write_text(
