@@ -22,8 +22,10 @@ a later build can redo only the leads that changed, and come out identical to a 
    leads and the triggers changed; a model past staging has no `lead_id` column, reads the
    clock or randomness, or reads the triggers other than through the matches (directly or
    through any staging view, whose select is checked with the model that reads it); or the
-   state of the last build cannot be read; or more than a tenth of the leads changed (a full
-   build is then no slower).
+   state of the last build cannot be read; or the leads or triggers gained more rows than
+   carry a load id newer than the last build's (rule 1 assumes load ids increase; a clock
+   that stepped back breaks it); or more than a tenth of the leads changed (a full build is
+   then no slower).
 3. Otherwise the changed leads are (the rows written since the recorded load ids):
    a. leads written since (new leads, and leads re-loaded because their status or any other
       field changed: Footprints is merged on the lead id);
@@ -197,6 +199,26 @@ def _written_since(raw_table: str, last_load_id: str | None) -> exp.Select:
     # No load id recorded: the table was empty, so every row (with a load id) is new.
     since = exp.GT(this=exp.column(LOAD_ID), expression=exp.Literal.string(last_load_id or ""))
     return rows.where(since)
+
+
+def written_since_count(raw_table: str, last_load_id: str | None) -> exp.Select:
+    """How many rows of `raw_table` carry a load id newer than `last_load_id`."""
+    return exp.select("count(*)").from_(_written_since(raw_table, last_load_id).subquery("new"))
+
+
+def unseen_rows_reason(table: str, grown: int, written_since: int) -> str | None:
+    """Why to build in full when `table` gained more rows than carry a newer load id.
+
+    Every row a load adds carries that load's id, and load ids (Unix timestamps) increase:
+    rows beyond those were written with an older or no load id (a clock that stepped back, a
+    hand edit), which rule 3 would never see as changed.
+    """
+    if grown <= written_since:
+        return None
+    return (
+        f"{table} gained {grown:,} row(s) but only {written_since:,} carry a load id newer than "
+        "the last build's (a clock that stepped back?)"
+    )
 
 
 def _changed_leads() -> exp.Select:

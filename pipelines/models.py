@@ -612,6 +612,8 @@ def build_models(
                 if unreadable and not full:
                     reason = unreadable
                 if reason is None and previous is not None:
+                    reason = _unseen_rows(db, previous, state)
+                if reason is None and previous is not None:
                     reason = _update_changed_leads(
                         db, models, previous, state, lead_keyed, report, on_model
                     )
@@ -647,6 +649,20 @@ def _build_in_full(
         report.runs.append(run)
         if on_model:
             on_model(run)
+
+
+def _unseen_rows(
+    db: _Warehouse, previous: incremental.State, state: incremental.State
+) -> str | None:
+    """Why to build in full when a followed raw table grew by rows the rules cannot see."""
+    for table in sorted(incremental.FOLLOWED):
+        grown = state.inputs[table].rows - previous.inputs[table].rows
+        if grown > 0:
+            count = incremental.written_since_count(table, previous.inputs[table].last_load_id)
+            ((written,),) = db.execute(to_dialect(count, db.dialect))
+            if why := incremental.unseen_rows_reason(table, grown, int(written)):
+                return why
+    return None
 
 
 def _update_changed_leads(

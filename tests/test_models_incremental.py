@@ -391,6 +391,21 @@ def test_incremental_unreadable_state_builds_in_full_saying_why(raw: Raw) -> Non
     assert build(raw.path).mode == "incremental"
 
 
+def test_incremental_rows_with_an_older_load_id_build_in_full(raw: Raw) -> None:
+    # The sync host's clock stepped back: the new load's id sorts below the last build's.
+    raw.load(leads=[customer("n1", _phone(1))], load_id="1700000000.000001")
+
+    report = build(raw.path)
+
+    assert report.mode == "full"
+    assert report.reason == (
+        "footprints.leads gained 1 row(s) but only 0 carry a load id newer than the last "
+        "build's (a clock that stepped back?)"
+    )
+    assert attributed(raw.path, "n1") is not None
+    assert_same_as_full(raw.path)
+
+
 def test_incremental_full_can_be_asked_for(raw: Raw) -> None:
     report = build(raw.path, full=True)
 
