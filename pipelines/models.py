@@ -612,9 +612,7 @@ def build_models(
                 if unreadable and not full:
                     reason = unreadable
                 if reason is None and previous is not None:
-                    reason = _unseen_rows(db, previous, state)
-                if reason is None and previous is not None:
-                    reason = _update_changed_leads(
+                    reason = _unseen_rows(db, previous, state) or _update_changed_leads(
                         db, models, previous, state, lead_keyed, report, on_model
                     )
                 if reason is not None:
