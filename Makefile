@@ -10,11 +10,14 @@ BQ_STAMP := $(BQENV)/.installed
 # DuckDB looks for extensions under $HOME; the emulator runs with HOME=$(BQENV)/home.
 BQ_EXTENSIONS := $(BQENV)/home/.duckdb/extensions/v1.5.5/linux_amd64
 
+# Where `make demo` keeps its warehouse and dlt's working folder (pipelines/demo.py).
+DEMO_ENV := DESTINATION__DUCKDB__CREDENTIALS=data/demo.duckdb SYNC__PIPELINES_DIR=data/demo-pipelines
+
 .DEFAULT_GOAL := help
-.PHONY: help install demo sync test test-bigquery lint format bench lock clean bigquery-emulator
+.PHONY: help install demo status-demo shell-demo shell sync test test-bigquery lint format bench lock clean bigquery-emulator
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +29,15 @@ install: $(STAMP) ## create .venv and install the pinned dependencies
 
 demo: $(STAMP) ## run the whole job against the bundled emulators into data/demo.duckdb
 	$(PY) -m pipelines demo
+
+status-demo: $(STAMP) ## cursors, counts, deliveries and the last run of the demo's warehouse
+	$(DEMO_ENV) $(PY) -m pipelines status
+
+shell-demo: $(STAMP) ## a SQL prompt on the demo's warehouse, data/demo.duckdb (read-only)
+	$(DEMO_ENV) $(PY) -m pipelines query
+
+shell: $(STAMP) ## a SQL prompt on the configured DuckDB warehouse (read-only)
+	$(PY) -m pipelines query
 
 sync: $(STAMP) ## run the scheduled job (extract everything configured) into the warehouse
 	$(PY) -m pipelines sync

@@ -1,4 +1,5 @@
-"""Command line: `python -m pipelines sync | extract <source> | models | push | status | demo`.
+"""Command line: `python -m pipelines sync | extract <source> | models | push | status | query |
+demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
 is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
@@ -12,7 +13,7 @@ import os
 import sys
 from datetime import date
 
-from pipelines import runner, settings
+from pipelines import runner, settings, warehouse
 from pipelines.infinity import Backfill
 from pipelines.push import TARGETS
 
@@ -42,9 +43,33 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="send nothing; write the requests to data/dry-run"
     )
     commands.add_parser("status", help="cursors, row counts, rejected rows, deliveries, last run")
+    query = commands.add_parser(
+        "query", help="SQL on the DuckDB warehouse (read-only): one statement, or a prompt"
+    )
+    query.add_argument("sql", nargs="?", help="the statement; without it, a prompt (or stdin)")
     demo = commands.add_parser("demo", help="the whole flow against bundled emulators")
     demo.add_argument("--rows", type=int, default=50_000, help="triggers in the demo data set")
     return parser
+
+
+def _query(sql: str | None) -> int:
+    from pipelines.query import prompt, run_statement
+
+    if warehouse.kind() != "duckdb":
+        raise settings.SettingError(
+            warehouse.WAREHOUSE_KEY, "is bigquery: query BigQuery with its own console or bq"
+        )
+    path = warehouse.duckdb_path()
+    if not path.exists():
+        print(
+            f"No warehouse at {path} yet: run a sync first, or set "
+            f"{warehouse.CREDENTIALS_KEY} [{settings.env_name(warehouse.CREDENTIALS_KEY)}].",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if sql is None:
+        return prompt(path)
+    return 0 if run_statement(path, sql, sys.stdout) else EXIT_FAILED
 
 
 def _configure_logging() -> None:
@@ -79,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.demo import run_demo
 
         return run_demo(args.rows)
+    if args.command == "query":
+        try:
+            return _query(args.sql)
+        except settings.SettingError as error:
+            print(error, file=sys.stderr)
+            return EXIT_SETTINGS
     if args.command == "status":
         from pipelines.status import report
 

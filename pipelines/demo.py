@@ -1,11 +1,13 @@
 """`make demo`: the whole job against the bundled emulators, into data/demo.duckdb.
 
-The first run serves a 60-day data set: Infinity calls (repeat UK callers, rowId gaps, the
-reference's two sample rows with their unescaped `notes`, one line that cannot be read) and
-Footprints leads over the same days, many from the same callers' numbers, about 10% of them
-customers with contract values. Every later run adds a batch of new calls and new leads and
-moves some recent leads on to `customer`, as if the scheduler ran again an hour later, so the
-next sync shows an incremental load of just those rows.
+The first run serves the 60 days up to the moment it runs: Infinity calls (repeat UK
+callers, rowId gaps, the reference's two sample rows with their unescaped `notes`, one line
+that cannot be read) and Footprints leads over the same days, many from the same callers'
+numbers, about 10% of them customers with contract values. Every later run adds a batch of
+new calls and new leads dated at its own time and moves some leads created within the
+lookback on to `customer`, so the sync shows an incremental load of just those rows, on
+whatever day it runs (`pipelines.emulators.scenario`). The run times are kept in
+data/demo-runs.json; a demo last run longer ago than the lookback starts over.
 
 The push goes to local receivers of Qubit, OWOX BI and Gameball, started fresh on every run;
 the ledger in the warehouse is what keeps a second run from sending a conversion again.
@@ -15,37 +17,36 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from pipelines import runner
 from pipelines.emulators.footprints import FootprintsEmulator
-from pipelines.emulators.footprints_data import FootprintsData, generate_footprints
 from pipelines.emulators.gameball import GameballEmulator
 from pipelines.emulators.infinity import InfinityEmulator
-from pipelines.emulators.infinity_data import (
-    DEFAULT_END,
-    REFERENCE_SAMPLE_LINES,
-    generate_triggers,
-)
 from pipelines.emulators.owox import OwoxEmulator
 from pipelines.emulators.qubit import QubitEmulator
+from pipelines.emulators.scenario import Scenario
 from pipelines.push import TARGETS
 
 DATA = Path("data")
 WAREHOUSE = DATA / "demo.duckdb"
-RUNS_FILE = DATA / "demo-runs.json"
+PIPELINES_DIR = DATA / "demo-pipelines"
+RUNS_FILE = DATA / "demo-runs.json"  # the time of every demo run so far: the data's anchor
 NEW_CALLS_PER_RUN = 1_000
 DEMO_DAYS = 60
 LEADS = 2_000
 NEW_LEADS_PER_RUN = 50
 NEW_CUSTOMERS_PER_RUN = 10
-UNREADABLE_ROW_ID = 1000  # below the generated rowIds, above the reference samples
-UNREADABLE_LINE = '{"rowId":"1000","triggerDatetime":"2026-09-02 10:00:00","act":"call",'
+LOOKBACK_DAYS = 30  # the default sources.footprints.lookback_days, which the demo keeps
+# The commands printed at the end of every demo: each works exactly as printed.
+STATUS_COMMAND = "make status-demo"
+SHELL_COMMAND = "make shell-demo"
 
 EXAMPLE_QUERIES = {
     "Repeat callers: who called most, first and last call": """
@@ -74,50 +75,45 @@ order by conversions desc;""",
 }
 
 
-def _demo_data(rows: int, run_number: int) -> tuple[list[dict[str, str]], list[tuple[str, int]]]:
-    """The triggers the emulator serves on the `run_number`-th demo run (1-based)."""
-    triggers = generate_triggers(rows, seed=7, days=60)
-    for batch in range(1, run_number):
-        start = int(triggers[-1]["rowId"]) + 17
-        triggers += generate_triggers(
-            NEW_CALLS_PER_RUN, seed=100 + batch, days=1, first_row_id=start
-        )
-    raw_lines = [(line, number) for number, line in enumerate(REFERENCE_SAMPLE_LINES, start=1)]
-    raw_lines.append((UNREADABLE_LINE, UNREADABLE_ROW_ID))
-    return triggers, raw_lines
-
-
-def _demo_leads(run_number: int, today: date) -> tuple[FootprintsData, list[FootprintsData]]:
-    """The leads of the 60 demo days, and one batch of new leads per later run (today's)."""
-    first_day = DEFAULT_END.date() - timedelta(days=DEMO_DAYS)
-    leads = generate_footprints(LEADS, seed=7, start=first_day, end=DEFAULT_END.date())
-    later = [
-        generate_footprints(NEW_LEADS_PER_RUN, seed=100 + batch, start=today, end=today)
-        for batch in range(1, run_number)
-    ]
-    return leads, later
-
-
-def _serve_leads(crm: FootprintsEmulator, run_number: int, today: date) -> int:
-    """Load the emulator as it looks on this run; returns how many leads it lists."""
-    leads, later = _demo_leads(run_number, today)
-    crm.load(leads)
-    for batch in later:
-        crm.add_leads(batch.leads)
-        crm.add_actions(batch.actions)
-        crm.add_customers(batch.customers)
-    # Each later run, a few recent leads become customers: the lookback re-read finds them.
-    recent = [lead["_id"] for lead in leads.leads if lead.get("status") in ("lead", "sale_lead")]
-    for batch in range(1, run_number):
-        for lead_id in recent[-batch * NEW_CUSTOMERS_PER_RUN :]:
-            crm.change_status(lead_id, "customer", DEFAULT_END + timedelta(hours=batch))
-    return len(leads.leads) + sum(len(b.leads) for b in later)
+def _scenario(rows: int, now: datetime) -> Scenario:
+    """The demo's world with one more run at `now`; starts over when the last run's leads
+    are older than the lookback, since no sync would re-read them to find new customers."""
+    earlier: list[datetime] = []
+    if RUNS_FILE.exists():
+        try:
+            earlier = [datetime.fromisoformat(t) for t in json.loads(RUNS_FILE.read_text())["runs"]]
+        except (ValueError, KeyError, TypeError):
+            earlier = []
+        stale = not earlier or now - earlier[-1] > timedelta(days=LOOKBACK_DAYS - 1)
+        if stale or now < earlier[-1]:
+            last = f"last ran {earlier[-1]:%Y-%m-%d}" if earlier else "has no readable run log"
+            print(
+                f"The demo data {last}, outside the {LOOKBACK_DAYS}-day lookback of {now:%Y-%m-%d} "
+                "(or after it): starting the demo over."
+            )
+            for path in (WAREHOUSE, Path(f"{WAREHOUSE}.wal"), RUNS_FILE):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(PIPELINES_DIR, ignore_errors=True)
+            earlier = []
+    return Scenario(
+        runs=(*earlier, now),
+        triggers=rows,
+        leads=LEADS,
+        days=DEMO_DAYS,
+        new_calls=NEW_CALLS_PER_RUN,
+        new_leads=NEW_LEADS_PER_RUN,
+        new_customers=NEW_CUSTOMERS_PER_RUN,
+        lookback_days=LOOKBACK_DAYS,
+    )
 
 
 def run_demo(rows: int) -> int:
+    """One demo run: the first serves the 60 days up to now, each later one adds calls, leads
+    and customers dated at its own time."""
+    now = datetime.now(UTC)
     DATA.mkdir(exist_ok=True)
-    run_number = json.loads(RUNS_FILE.read_text())["runs"] + 1 if RUNS_FILE.exists() else 1
-    triggers, raw_lines = _demo_data(rows, run_number)
+    scenario = _scenario(rows, now)
+    run_number = len(scenario.runs)
     with (
         InfinityEmulator() as emulator,
         FootprintsEmulator() as crm,
@@ -125,10 +121,7 @@ def run_demo(rows: int) -> int:
         OwoxEmulator() as owox,
         GameballEmulator() as gameball,
     ):
-        emulator.add_triggers(triggers)
-        for line, row_id in raw_lines:
-            emulator.add_raw_line(line, row_id=row_id, trigger_datetime="2026-09-02 10:00:00")
-        lead_count = _serve_leads(crm, run_number, datetime.now(UTC).date())
+        trigger_count, lead_count = scenario.serve(emulator, crm)
         demo_settings = dict(
             SOURCES__INFINITY__BASE_URL=f"{emulator.url}/reports/v2",
             SOURCES__INFINITY__IGRP=emulator.igrp,
@@ -138,8 +131,9 @@ def run_demo(rows: int) -> int:
             SOURCES__FOOTPRINTS__BASE_URL=crm.url,
             SOURCES__FOOTPRINTS__CLIENT_KEY=crm.client_key,
             SOURCES__FOOTPRINTS__CLIENT_SECRET=crm.client_secret,
-            SOURCES__FOOTPRINTS__START_DATE=str(DEFAULT_END.date() - timedelta(days=DEMO_DAYS)),
-            SYNC__PIPELINES_DIR=str(DATA / "demo-pipelines"),
+            SOURCES__FOOTPRINTS__START_DATE=str(scenario.first_day),
+            SOURCES__FOOTPRINTS__LOOKBACK_DAYS=str(LOOKBACK_DAYS),
+            SYNC__PIPELINES_DIR=str(PIPELINES_DIR),
             # Footprints values carry no currency; the demo business sells in lei.
             MODELS__CURRENCY="RON",
             DESTINATION__QUBIT__BASE_URL=qubit.url,
@@ -150,10 +144,11 @@ def run_demo(rows: int) -> int:
             DESTINATION__GAMEBALL__API_KEY=gameball.api_key,
         )
         print(
-            f"Demo run {run_number}: the Infinity emulator at {emulator.url} serves "
-            f"{len(triggers) + len(raw_lines):,} triggers; the Footprints emulator at "
-            f"{crm.url} serves {lead_count:,} leads; Qubit, OWOX BI and Gameball receivers "
-            f"listen at {qubit.url}, {owox.url} and {gameball.url}."
+            f"Demo run {run_number} at {now:%Y-%m-%d %H:%M} UTC (data from "
+            f"{scenario.first_day}): the Infinity emulator at {emulator.url} serves "
+            f"{trigger_count:,} triggers; the Footprints emulator at {crm.url} serves "
+            f"{lead_count:,} leads; Qubit, OWOX BI and Gameball receivers listen at "
+            f"{qubit.url}, {owox.url} and {gameball.url}."
         )
         with _environment(demo_settings):
             report = runner.run("sync", models=True, targets=tuple(TARGETS))
@@ -167,12 +162,13 @@ def run_demo(rows: int) -> int:
     print(received)
     if report.error:
         return 1
-    RUNS_FILE.write_text(json.dumps({"runs": run_number}))
+    RUNS_FILE.write_text(json.dumps({"runs": [t.isoformat() for t in scenario.runs]}))
     _show_examples()
     print(
         f"\nRun `make demo` again to see an incremental sync of {NEW_CALLS_PER_RUN:,} new "
-        f"calls, {NEW_LEADS_PER_RUN} new leads and {NEW_CUSTOMERS_PER_RUN} new customers; "
-        "`rm -rf data/demo*` starts over."
+        f"calls, {NEW_LEADS_PER_RUN} new leads and {NEW_CUSTOMERS_PER_RUN} leads that became "
+        f"customers; `{STATUS_COMMAND}` shows cursors, counts and deliveries; "
+        f"`{SHELL_COMMAND}` opens a SQL prompt on {WAREHOUSE}; `rm -rf data/demo*` starts over."
     )
     return 0
 
@@ -194,8 +190,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def _show_examples() -> None:
     print(
-        f"\nTry these in DuckDB on {WAREHOUSE} (e.g. `duckdb {WAREHOUSE}`, or in Python "
-        f"`duckdb.connect('{WAREHOUSE}', read_only=True).sql(...).show()`):"
+        f"\nTry these on {WAREHOUSE} at the prompt of `{SHELL_COMMAND}`, or in Python with "
+        f"`duckdb.connect('{WAREHOUSE}', read_only=True).sql(...).show()`:"
     )
     with duckdb.connect(str(WAREHOUSE), read_only=True) as con:
         for title, sql in EXAMPLE_QUERIES.items():

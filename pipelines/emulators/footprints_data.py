@@ -226,6 +226,7 @@ def generate_footprints(
     end: date,
     caller_seed: int = 7,
     caller_count: int = 1000,
+    until: datetime | None = None,
 ) -> FootprintsData:
     """Leads created between `start` and `end`, with their actions, customers and lists.
 
@@ -239,6 +240,8 @@ def generate_footprints(
         caller_seed: Seed of `caller_pool`, the Infinity demo's callers: use the seed the
             Infinity data was generated with so that calls and leads share phone numbers.
         caller_count: How many of those callers the UK phones are drawn from.
+        until: No lead is created (or changed) at or after this moment, though it falls on
+            `end`: a batch dated "now" holds no lead from later in the day.
 
     Returns:
         The data, leads in createdAt order.
@@ -251,6 +254,8 @@ def generate_footprints(
     oid = ObjectIds(rng)
     start_ms = to_ms(datetime.combine(start, datetime.min.time()))
     end_ms = to_ms(datetime.combine(end, datetime.min.time())) + _DAY_MS
+    if until is not None:
+        end_ms = max(start_ms + 1, min(end_ms, to_ms(until)))
     references = _references(rng, oid, start_ms)
     people = _People(rng, caller_pool(caller_seed, caller_count) if caller_count else [])
     leads: list[dict[str, Any]] = []
