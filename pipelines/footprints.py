@@ -123,19 +123,15 @@ class FootprintsSettings:
     @classmethod
     def from_config(cls) -> FootprintsSettings:
         """Read and check every setting; raises `SettingError` naming the key."""
-        base_url = settings.get("sources.footprints.base_url")
-        if not base_url:
-            raise SettingError(
-                "sources.footprints.base_url", "is required: your Footprints API address"
-            )
-        key = _required_secret("client_key")
-        secret = _required_secret("client_secret")
-        grant = str(settings.get("sources.footprints.grant_type", "client_credentials"))
+        spec = settings.FootprintsConfig
+        raw = settings.resolve(spec)
+        base_url = settings.required(spec, "base_url", raw.base_url, "your Footprints API address")
+        key = settings.required(spec, "client_key", raw.client_key, "a secret")
+        secret = settings.required(spec, "client_secret", raw.client_secret, "a secret")
+        grant = raw.grant_type
         if grant not in GRANT_TYPES:
             raise SettingError("sources.footprints.grant_type", f"must be one of {GRANT_TYPES}")
-        pin = settings.get("sources.footprints.pin")
-        username = settings.get("sources.footprints.username")
-        password = settings.get("sources.footprints.password")
+        pin, username, password = raw.pin, raw.username, raw.password
         if grant == "pin" and not pin:
             raise SettingError("sources.footprints.pin", "is required with grant_type pin")
         if grant == "password":
@@ -145,31 +141,30 @@ class FootprintsSettings:
                         f"sources.footprints.{name}", "is required with grant_type password"
                     )
         credentials = Credentials(
-            str(key),
-            str(secret),
+            key,
+            secret,
             grant,
             str(pin) if pin else None,
             str(username) if username else None,
             str(password) if password else None,
         )
-        raw_start = settings.get("sources.footprints.start_date")
         try:
-            start = date.fromisoformat(str(raw_start)) if raw_start else None
+            start = date.fromisoformat(raw.start_date) if raw.start_date else None
         except ValueError:
             raise SettingError(
-                "sources.footprints.start_date", f"must be a date as Y-m-d, got {raw_start!r}"
+                "sources.footprints.start_date", f"must be a date as Y-m-d, got {raw.start_date!r}"
             ) from None
         return cls(
-            base_url=str(base_url),
+            base_url=base_url,
             credentials=credentials,
             start_date=start,
-            lookback_days=settings.get_int("sources.footprints.lookback_days", 30, minimum=0),
-            page_size=settings.get_int("sources.footprints.page_size", 100, minimum=1),
-            max_workers=settings.get_int(
-                "sources.footprints.max_workers", 8, minimum=1, maximum=64
+            lookback_days=settings.bounded(spec, "lookback_days", raw.lookback_days, minimum=0),
+            page_size=settings.bounded(spec, "page_size", raw.page_size, minimum=1),
+            max_workers=settings.bounded(
+                spec, "max_workers", raw.max_workers, minimum=1, maximum=64
             ),
-            default_region=str(settings.get("sources.footprints.default_region", "RO")).upper(),
-            days_per_load=settings.get_int("sources.footprints.days_per_load", 30, minimum=1),
+            default_region=raw.default_region.upper(),
+            days_per_load=settings.bounded(spec, "days_per_load", raw.days_per_load, minimum=1),
         )
 
     def client(self) -> FootprintsClient:
@@ -182,13 +177,6 @@ class FootprintsSettings:
             return self.start_date or lookback
         first = min(complete_through + timedelta(days=1), lookback)
         return max(first, self.start_date) if self.start_date else first
-
-
-def _required_secret(name: str) -> str:
-    value = settings.get(f"sources.footprints.{name}")
-    if not value:
-        raise SettingError(f"sources.footprints.{name}", "is required (a secret)")
-    return str(value)
 
 
 def day_chunks(first: date, last: date, days_per_load: int) -> Iterator[list[date]]:

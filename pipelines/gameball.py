@@ -32,7 +32,6 @@ from pipelines import settings
 from pipelines.delivery import Outcome, Pending, failure_of, failure_of_error, json_value
 from pipelines.http import retrying_session
 
-DEFAULT_BASE_URL = "https://api.gameball.co/api/v3.0"
 METADATA_PREFIX = "metadata__"
 DEFAULT_REQUESTS_PER_SECOND = 40.0
 
@@ -71,21 +70,14 @@ class GameballTarget:
 
     @classmethod
     def from_config(cls) -> GameballTarget:
-        merging = settings.get("destination.gameball.channel_merging", False)
-        if str(merging).lower() not in ("true", "false"):
-            raise settings.SettingError(
-                "destination.gameball.channel_merging", f"must be true or false, got {merging!r}"
-            )
+        spec = settings.GameballConfig
+        raw = settings.resolve(spec)
         return cls(
-            base_url=str(settings.get("destination.gameball.base_url", DEFAULT_BASE_URL)).rstrip(
-                "/"
-            ),
-            api_key=settings.require_text("destination.gameball.api_key"),
-            channel_merging=str(merging).lower() == "true",
-            max_requests_per_second=settings.get_float(
-                "destination.gameball.max_requests_per_second",
-                DEFAULT_REQUESTS_PER_SECOND,
-                minimum=0.1,
+            base_url=raw.base_url.rstrip("/"),
+            api_key=settings.required(spec, "api_key", raw.api_key),
+            channel_merging=raw.channel_merging,
+            max_requests_per_second=settings.bounded(
+                spec, "max_requests_per_second", raw.max_requests_per_second, minimum=0.1
             ),
         )
 

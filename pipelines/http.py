@@ -50,12 +50,18 @@ class RetryPolicy:
 
     @classmethod
     def from_config(cls) -> RetryPolicy:
+        spec = settings.HttpConfig
+        raw = settings.resolve(spec)
+
+        def seconds(name: str, minimum: float = 0.0) -> float:
+            return float(settings.bounded(spec, name, getattr(raw, name), minimum=minimum))
+
         return cls(
-            timeout=settings.get_float("http.timeout_seconds", cls.timeout, minimum=0.1),
-            max_attempts=settings.get_int("http.max_attempts", cls.max_attempts, minimum=1),
-            min_delay=settings.get_float("http.min_retry_delay_seconds", cls.min_delay),
-            max_delay=settings.get_float("http.max_retry_delay_seconds", cls.max_delay),
-            max_total=settings.get_float("http.max_retry_total_seconds", cls.max_total),
+            timeout=seconds("timeout_seconds", minimum=0.1),
+            max_attempts=settings.bounded(spec, "max_attempts", raw.max_attempts, minimum=1),
+            min_delay=seconds("min_retry_delay_seconds"),
+            max_delay=seconds("max_retry_delay_seconds"),
+            max_total=seconds("max_retry_total_seconds"),
         )
 
 

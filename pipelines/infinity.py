@@ -41,7 +41,6 @@ from pipelines.ndjson import BrokenLine, ParsedPage, parse_page
 from pipelines.phones import e164_array
 from pipelines.settings import SettingError, SyncError
 
-DEFAULT_BASE_URL = "https://api.infinitycloud.com/reports/v2"
 ROUTES = (
     "all",
     "calls",
@@ -138,29 +137,25 @@ class InfinitySettings:
     page_size: int
     default_region: str
     auth: HttpBasicAuth | APIKeyAuth
+    pages_per_load: int = 20
 
     @classmethod
     def from_config(cls) -> InfinitySettings:
         """Read and check every setting; raises `SettingError` naming the key."""
-        igrp = settings.get("sources.infinity.igrp")
-        if not igrp:
-            raise SettingError("sources.infinity.igrp", "is required: your Infinity IGRP id")
-        routes = settings.get("sources.infinity.routes", ["callsGoalsTransactions"])
-        if isinstance(routes, str):
-            routes = [r.strip() for r in routes.strip("[]").replace('"', "").split(",")]
+        spec = settings.InfinityConfig
+        raw = settings.resolve(spec)
+        igrp = settings.required(spec, "igrp", raw.igrp, "your Infinity IGRP id")
+        routes = raw.routes
         unknown = [r for r in routes if r not in ROUTES]
         if unknown or not routes:
             raise SettingError(
                 "sources.infinity.routes", f"has unknown routes {unknown}; use some of {ROUTES}"
             )
-        page_size = settings.get_int(
-            "sources.infinity.page_size", ROW_CAP, minimum=1, maximum=ROW_CAP
-        )
-        region = str(settings.get("sources.infinity.default_region", "GB")).upper()
-        base_url = str(settings.get("sources.infinity.base_url", DEFAULT_BASE_URL)).rstrip("/")
-        api_key = settings.get("sources.infinity.api_key")
-        username = settings.get("sources.infinity.username")
-        password = settings.get("sources.infinity.password")
+        page_size = settings.bounded(spec, "page_size", raw.page_size, minimum=1, maximum=ROW_CAP)
+        settings.bounded(spec, "pages_per_load", raw.pages_per_load, minimum=1)
+        region = raw.default_region.upper()
+        base_url = raw.base_url.rstrip("/")
+        api_key, username, password = raw.api_key, raw.username, raw.password
         auth: HttpBasicAuth | APIKeyAuth
         if api_key:
             # API keys belong to v2.1; basic auth to v2.
@@ -177,7 +172,7 @@ class InfinitySettings:
                 "[SOURCES__INFINITY__PASSWORD] (API v2), or sources.infinity.api_key "
                 "[SOURCES__INFINITY__API_KEY] (API v2.1)",
             )
-        return cls(base_url, str(igrp), tuple(routes), page_size, region, auth)
+        return cls(base_url, igrp, tuple(routes), page_size, region, auth, raw.pages_per_load)
 
 
 @dataclass(frozen=True)

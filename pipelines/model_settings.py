@@ -16,10 +16,8 @@ formatting), so the same expression is written for DuckDB or BigQuery like any o
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, fields
-from typing import Any
 
 from sqlglot import exp
 
@@ -59,53 +57,50 @@ class ModelSettings:
     @classmethod
     def from_config(cls) -> ModelSettings:
         """Read and check every setting; raises `SettingError` naming the key."""
-        default = cls()
-        window = settings.get_int(
-            "models.attribution_window_days",
-            default.attribution_window_days,
-            minimum=1,
-            maximum=3650,
+        models = settings.ModelsConfig
+        raw = settings.resolve(models)
+        window = settings.bounded(
+            models, "attribution_window_days", raw.attribution_window_days, minimum=1, maximum=3650
         )
-        currency = _optional_text("models.currency")
+        currency = _optional_text(raw.currency)
         if currency is not None:
             currency = currency.upper()
             if not _CURRENCY.match(currency):
                 raise SettingError(
                     "models.currency", f"must be an ISO 4217 code such as RON, got {currency!r}"
                 )
-        player_id = str(settings.get("models.gameball_player_id", default.gameball_player_id))
+        player_id = raw.gameball_player_id
         if player_id not in GAMEBALL_PLAYER_IDS:
             raise SettingError(
                 "models.gameball_player_id",
                 f"must be one of {', '.join(GAMEBALL_PLAYER_IDS)}, got {player_id!r}",
             )
-        vertical = str(settings.get("destination.qubit.vertical", default.qubit_vertical))
-        if vertical not in QUBIT_VERTICALS:
+        qubit = settings.resolve(settings.QubitConfig)
+        if qubit.vertical not in QUBIT_VERTICALS:
             raise SettingError(
                 "destination.qubit.vertical",
-                f"must be one of {', '.join(QUBIT_VERTICALS)}, got {vertical!r}",
+                f"must be one of {', '.join(QUBIT_VERTICALS)}, got {qubit.vertical!r}",
             )
-        tid = _optional_text("destination.owox.tid")
+        tid = _optional_text(settings.resolve(settings.OwoxConfig).tid)
         if tid is not None and not _UA_PROPERTY.match(tid):
             raise SettingError(
                 "destination.owox.tid", f"must be a property id like UA-12345-1, got {tid!r}"
             )
+        default = cls()
+        event_name = _optional_text(settings.resolve(settings.GameballConfig).event_name)
         return cls(
             attribution_window_days=window,
-            converted_statuses=_statuses(),
+            converted_statuses=_statuses(raw.converted_statuses),
             currency=currency,
             qubit_visitor_id_field=_custom_field(
-                "models.qubit_visitor_id_field", default.qubit_visitor_id_field
+                "models.qubit_visitor_id_field", raw.qubit_visitor_id_field
             ),
-            ga_client_id_field=_custom_field(
-                "models.ga_client_id_field", default.ga_client_id_field
-            ),
+            ga_client_id_field=_custom_field("models.ga_client_id_field", raw.ga_client_id_field),
             gameball_player_id=player_id,
-            qubit_vertical=vertical,
-            qubit_source=_optional_text("destination.qubit.source") or default.qubit_source,
+            qubit_vertical=qubit.vertical,
+            qubit_source=_optional_text(qubit.source) or default.qubit_source,
             owox_tid=tid,
-            gameball_event_name=_optional_text("destination.gameball.event_name")
-            or default.gameball_event_name,
+            gameball_event_name=event_name or default.gameball_event_name,
         )
 
     def check_custom_fields(self, columns: set[str]) -> None:
@@ -124,14 +119,13 @@ class ModelSettings:
                 )
 
 
-def _optional_text(key: str) -> str | None:
-    value = settings.get(key)
+def _optional_text(value: str | None) -> str | None:
     text = None if value is None else str(value).strip()
     return text or None
 
 
-def _custom_field(key: str, default: str) -> str:
-    column = str(settings.get(key, default)).strip()
+def _custom_field(key: str, value: str) -> str:
+    column = value.strip()
     if not _CUSTOM_FIELD.match(column):
         raise SettingError(
             key,
@@ -140,20 +134,10 @@ def _custom_field(key: str, default: str) -> str:
     return column
 
 
-def _statuses() -> tuple[str, ...]:
-    key = "models.converted_statuses"
-    raw: Any = settings.get(key, ["customer"])
-    if isinstance(raw, str):
-        text = raw.strip()
-        try:
-            raw = json.loads(text) if text.startswith("[") else text.split(",")
-        except json.JSONDecodeError:
-            raise SettingError(key, f'must be a list such as ["customer"], got {text!r}') from None
-    if not isinstance(raw, list | tuple):
-        raise SettingError(key, f'must be a list such as ["customer"], got {raw!r}')
+def _statuses(raw: list[str]) -> tuple[str, ...]:
     statuses = tuple(dict.fromkeys(str(s).strip() for s in raw if str(s).strip()))
     if not statuses:
-        raise SettingError(key, "must name at least one Footprints status")
+        raise SettingError("models.converted_statuses", "must name at least one Footprints status")
     return statuses
 
 

@@ -55,8 +55,10 @@ class OwoxTarget:
 
     @classmethod
     def from_config(cls) -> OwoxTarget:
-        endpoint = settings.require_text("destination.owox.endpoint").rstrip("/")
-        tid = settings.require_text("destination.owox.tid")
+        spec = settings.OwoxConfig
+        raw = settings.resolve(spec)
+        endpoint = settings.required(spec, "endpoint", raw.endpoint).rstrip("/")
+        tid = settings.required(spec, "tid", raw.tid)
         if not _UA_PROPERTY.match(tid):
             raise SettingError(
                 "destination.owox.tid", f"must be a property id like UA-12345-1, got {tid!r}"

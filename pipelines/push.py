@@ -149,12 +149,14 @@ class PushSettings:
 
     @classmethod
     def from_config(cls) -> PushSettings:
+        spec = settings.PushConfig
+        raw = settings.resolve(spec)
         return cls(
-            max_attempts=settings.get_int("push.max_attempts", DEFAULT_MAX_ATTEMPTS, minimum=1),
-            max_workers=settings.get_int(
-                "push.max_workers", DEFAULT_MAX_WORKERS, minimum=1, maximum=64
+            max_attempts=settings.bounded(spec, "max_attempts", raw.max_attempts, minimum=1),
+            max_workers=settings.bounded(
+                spec, "max_workers", raw.max_workers, minimum=1, maximum=64
             ),
-            dry_run_dir=settings.get_path("push.dry_run_dir", "data/dry-run"),
+            dry_run_dir=Path(raw.dry_run_dir).expanduser(),
         )
 
 
@@ -171,7 +173,7 @@ def configured_targets(names: Iterable[str], notes: list[str]) -> list[Target]:
     targets = []
     for name in names:
         kind = TARGETS[name]
-        if not any(settings.get(key) for key in kind.required_keys):
+        if not any(settings.is_set(key) for key in kind.required_keys):
             notes.append(f"{name} is not configured ({', '.join(kind.required_keys)}): skipped")
             continue
         targets.append(kind.from_config())

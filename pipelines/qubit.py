@@ -33,7 +33,6 @@ from pipelines.delivery import (
 )
 from pipelines.http import retrying_session
 
-DEFAULT_BASE_URL = "https://offline-conversions.qubit.com"
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1000
 
@@ -52,15 +51,13 @@ class QubitTarget:
 
     @classmethod
     def from_config(cls) -> QubitTarget:
-        tracking_id = settings.require_text("destination.qubit.tracking_id")
+        spec = settings.QubitConfig
+        raw = settings.resolve(spec)
         return cls(
-            base_url=str(settings.get("destination.qubit.base_url", DEFAULT_BASE_URL)).rstrip("/"),
-            tracking_id=tracking_id,
-            batch_size=settings.get_int(
-                "destination.qubit.batch_size",
-                DEFAULT_BATCH_SIZE,
-                minimum=1,
-                maximum=MAX_BATCH_SIZE,
+            base_url=raw.base_url.rstrip("/"),
+            tracking_id=settings.required(spec, "tracking_id", raw.tracking_id),
+            batch_size=settings.bounded(
+                spec, "batch_size", raw.batch_size, minimum=1, maximum=MAX_BATCH_SIZE
             ),
         )
 

@@ -145,7 +145,7 @@ class RunReport:
 
 def pipelines_dir() -> Path:
     """dlt's working folder (load packages, local state) and the sync lock live here."""
-    path = settings.get_path("sync.pipelines_dir", "data/pipelines")
+    path = Path(settings.resolve(settings.SyncConfig).pipelines_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -196,7 +196,9 @@ def make_pipeline(name: str) -> SupportsPipeline:
 
 
 def _wait_seconds() -> float:
-    return settings.get_float("sync.warehouse_wait_seconds", 120.0)
+    spec = settings.SyncConfig
+    wait = settings.resolve(spec).warehouse_wait_seconds
+    return float(settings.bounded(spec, "warehouse_wait_seconds", wait, minimum=0))
 
 
 def _load_pending(pipeline: Any, report: RunReport) -> None:
@@ -211,7 +213,7 @@ def _load_pending(pipeline: Any, report: RunReport) -> None:
 def extract_infinity(report: RunReport, progress: Progress, backfill: Backfill | None) -> None:
     """Infinity triggers into `infinity.*`, chunk by chunk until every route is drained."""
     config = InfinitySettings.from_config()
-    pages_per_load = settings.get_int("sources.infinity.pages_per_load", 20, minimum=1)
+    pages_per_load = config.pages_per_load
     wait = _wait_seconds()
     pipeline = make_pipeline("infinity")
     warehouse.while_warehouse_free(pipeline.sync_destination, wait)
@@ -540,7 +542,7 @@ def _configured_sources(report: RunReport) -> tuple[str, ...]:
     configured = tuple(
         source
         for source in SOURCES
-        if any(settings.get(f"sources.{source}.{key}") for key in IDENTIFYING_KEYS[source])
+        if any(settings.is_set(f"sources.{source}.{key}") for key in IDENTIFYING_KEYS[source])
     )
     if not configured:
         raise settings.SettingError(

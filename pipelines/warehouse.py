@@ -26,7 +26,6 @@ import duckdb
 from pipelines import settings
 from pipelines.settings import SyncError
 
-DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 CREDENTIALS_KEY = "destination.duckdb.credentials"
 WAREHOUSE_KEY = "sync.warehouse"
 WAREHOUSES = ("duckdb", "bigquery")
@@ -45,7 +44,7 @@ class WarehouseBusy(SyncError):
 
 def kind() -> str:
     """`duckdb` or `bigquery`, from `sync.warehouse`."""
-    chosen = str(settings.get(WAREHOUSE_KEY, "duckdb")).strip().lower()
+    chosen = settings.resolve(settings.SyncConfig).warehouse.strip().lower()
     if chosen not in WAREHOUSES:
         raise settings.SettingError(
             WAREHOUSE_KEY, f"must be one of {', '.join(WAREHOUSES)}, got {chosen!r}"
@@ -55,7 +54,7 @@ def kind() -> str:
 
 def duckdb_path() -> Path:
     """The warehouse file: `destination.duckdb.credentials`, else data/warehouse.duckdb."""
-    return settings.get_path(CREDENTIALS_KEY, DEFAULT_WAREHOUSE)
+    return Path(settings.resolve(settings.DuckDBConfig).credentials).expanduser()
 
 
 def destination() -> Any:
@@ -73,11 +72,13 @@ def _bigquery() -> Any:
         return dlt.destinations.bigquery()
     from google.oauth2.credentials import Credentials
 
-    project = settings.require_text("destination.bigquery.project_id")
+    spec = settings.BigQueryConfig
+    raw = settings.resolve(spec)
+    project = settings.required(spec, "project_id", raw.project_id)
     return dlt.destinations.bigquery(
         credentials=Credentials(token="emulator", quota_project_id=project),
         project_id=project,
-        location=str(settings.get("destination.bigquery.location", "US")),
+        location=raw.location,
     )
 
 

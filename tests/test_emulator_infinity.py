@@ -499,9 +499,34 @@ def test_callers_repeat_and_come_from_the_caller_pool(triggers: list[dict[str, s
     assert len(spellings) > 1, "a repeat caller's number is written in several ways"
 
 
-def test_standalone_emulator_prints_its_url_and_stops_on_sigterm() -> None:
+def test_standalone_emulator_serves_the_days_up_to_now_by_default() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.emulators.infinity", "--rows", "50", "--seed", "3"],
+        [sys.executable, "-m", "pipelines.emulators.infinity", "--rows", "200", "--days", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        before = datetime.now(UTC).replace(tzinfo=None)
+        response = requests.get(
+            f"{url}/reports/v2/igrps/1/triggers/all", params={"format": "json"}, auth=AUTH
+        )
+        stamps = [datetime.fromisoformat(row["triggerDatetime"]) for row in json_lines(response)]
+        assert len(stamps) == 200
+        assert max(stamps) <= before
+        assert (before - min(stamps)).days <= 3
+        assert (before - max(stamps)).days < 1
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_standalone_emulator_prints_its_url_and_stops_on_sigterm() -> None:
+    command = [sys.executable, "-m", "pipelines.emulators.infinity", "--rows", "50", "--seed"]
+    process = subprocess.Popen(
+        [*command, "3", "--end", "2026-11-01"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
@@ -514,7 +539,8 @@ def test_standalone_emulator_prints_its_url_and_stops_on_sigterm() -> None:
         response = requests.get(
             f"{url}/reports/v2/igrps/1/triggers/all", params={"format": "json"}, auth=AUTH
         )
-        assert json_lines(response) == generate_triggers(50, seed=3)
+        end = datetime(2026, 11, 1, tzinfo=UTC)
+        assert json_lines(response) == generate_triggers(50, seed=3, end=end)
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0

@@ -58,7 +58,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -94,8 +94,7 @@ REFERENCE_PAGE_SIZE = 20
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 500
 ENVELOPES = ("data", "bare", "mixed")
-DEFAULT_START = date(2026, 9, 2)
-DEFAULT_END = date(2026, 10, 31)
+DEFAULT_DAYS = 60  # the standalone emulator serves the days up to today
 
 _REFERENCE_BY_PATH = {path: name for name, path in REFERENCE_PATHS.items()}
 _ACTIONS_PREFIX = "/api/lead/actions/"
@@ -236,6 +235,8 @@ class FootprintsEmulator(EmulatorServer):
         # served as they are; a change replaces them.
         self._lock = threading.RLock()
         self._tokens: dict[str, float] = {}
+        # every access and refresh token ever handed out, for tests that look for leaks
+        self.issued_tokens: list[str] = []
         self._leads: dict[str, _Lead] = {}
         self._listed: list[_Lead] = []
         self._listed_keys: list[tuple[int, str]] = []
@@ -441,15 +442,16 @@ class FootprintsEmulator(EmulatorServer):
             )
         if not granted:
             return _oauth_error(400, "invalid_grant", "Invalid grant: user credentials are invalid")
-        token = secrets.token_hex(32)
+        token, refresh = secrets.token_hex(32), secrets.token_hex(32)
         with self._lock:
             self._tokens[token] = time.monotonic() + self.token_ttl_seconds
             self.tokens_issued += 1
+            self.issued_tokens += (token, refresh)
         body = {
             "access_token": token,
             "token_type": "bearer",
             "expires_in": int(self.token_ttl_seconds),
-            "refresh_token": secrets.token_hex(32),
+            "refresh_token": refresh,
             "scope": ["app_scope", "hostess_scope"],
             "hostess_name": "Demo Hostess",
             "hostess_id": "5b30cb85e1267446c5784b75",
@@ -569,8 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=1000, help="generated leads")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay of every answer")
-    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
-    parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END)
+    parser.add_argument(
+        "--start", type=date.fromisoformat, help=f"default: {DEFAULT_DAYS - 1} days before --end"
+    )
+    parser.add_argument("--end", type=date.fromisoformat, help="default: today (UTC)")
     parser.add_argument("--caller-seed", type=int, default=7, help="seed of the Infinity data")
     parser.add_argument("--caller-count", type=int, default=1000)
     parser.add_argument("--actions-envelope", choices=ENVELOPES, default="mixed")
@@ -581,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", default="demo@footprints.example")
     parser.add_argument("--password", default="demo-pass")
     args = parser.parse_args(argv)
+    end = args.end or datetime.now(UTC).date()
+    start = args.start or end - timedelta(days=DEFAULT_DAYS - 1)
 
     emulator = FootprintsEmulator(
         client_key=args.client_key,
@@ -597,8 +603,8 @@ def main(argv: list[str] | None = None) -> int:
         generate_footprints(
             args.leads,
             seed=args.seed,
-            start=args.start,
-            end=args.end,
+            start=start,
+            end=end,
             caller_seed=args.caller_seed,
             caller_count=args.caller_count,
         )

@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000, help="generated triggers")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--days", type=int, default=60, help="days the triggers span")
-    parser.add_argument("--end", help="YYYY-MM-DD (UTC) or 'now'; default a fixed date")
+    parser.add_argument("--end", default="now", help="YYYY-MM-DD (UTC) or 'now' (the default)")
     parser.add_argument("--igrp", default="1")
     parser.add_argument("--username", default="demo")
     parser.add_argument("--password", default="demo-pass")
@@ -559,9 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also serve the reference's two sample rows, which are not valid JSON",
     )
     args = parser.parse_args(argv)
-    if args.end is None:
-        end = None
-    elif args.end == "now":
+    if args.end == "now":
         end = datetime.now(UTC)
     else:
         end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
