@@ -123,6 +123,16 @@ REJECTED_COLUMNS: dict[str, Any] = {
     "error": {"data_type": "text"},
     "fetched_at": {"data_type": "timestamp"},
 }
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("rejected_id", pa.string()),
+        ("route", pa.string()),
+        ("row_id", pa.int64()),
+        ("raw_line", pa.string()),
+        ("error", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 _naming = NamingConvention()
 T = TypeVar("T")
 
@@ -566,8 +576,10 @@ def _route_resource(
             if table.num_rows:
                 yield table
             if rejected:
+                # As Arrow, like the rows: dlt keeps one cursor per item type and saves the
+                # last one to run, so a page ending in a dict of a low rowId moved it back.
                 yield dlt.mark.with_hints(
-                    rejected,
+                    pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA),
                     dlt.mark.make_hints(
                         table_name="triggers_rejected",
                         write_disposition=UPSERT,

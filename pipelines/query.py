@@ -35,9 +35,9 @@ def run_statement(warehouse: Path, sql: str, out: TextIO) -> bool:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             relation = con.sql(sql)
             # DuckDB's own rendering: a box table that elides the middle of long results.
-            print("OK" if relation is None else str(relation).rstrip("\n"), file=out)
+            print("OK" if relation is None else str(relation).rstrip("\n"), file=out, flush=True)
     except duckdb.Error as error:
-        print(f"Error: {error}", file=out)
+        print(f"Error: {error}", file=out, flush=True)
         return False
     return True
 

@@ -15,7 +15,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,11 @@ import pytest
 from pipelines.__main__ import main
 from pipelines.emulators.bigquery import LocalBigQuery
 from pipelines.emulators.footprints import FootprintsEmulator
-from pipelines.emulators.footprints_data import generate_footprints
 from pipelines.emulators.gameball import GameballEmulator
 from pipelines.emulators.infinity import InfinityEmulator
-from pipelines.emulators.infinity_data import DEFAULT_END, generate_triggers
 from pipelines.emulators.owox import OwoxEmulator
 from pipelines.emulators.qubit import QubitEmulator
+from pipelines.emulators.scenario import Scenario
 
 pytestmark = [
     pytest.mark.bigquery,
@@ -40,8 +39,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Cannot create BigQuery Storage client:UserWarning"),
 ]
 
-TRIGGERS, LEADS, DAYS = 3_000, 400, 60
-FIRST_DAY = DEFAULT_END.date() - timedelta(days=DAYS)
+TRIGGERS, LEADS, DAYS = 3_000, 500, 60
 TABLES = (
     "infinity.triggers",
     "footprints.leads",
@@ -69,27 +67,26 @@ FIGURES = {
 
 @dataclass
 class Sources:
-    infinity: InfinityEmulator
-    crm: FootprintsEmulator
+    """Fresh Infinity and Footprints emulators serving `scenario` as it looks now."""
+
+    scenario: Scenario
+    infinity: InfinityEmulator = field(init=False)
+    crm: FootprintsEmulator = field(init=False)
+
+    def start(self) -> None:
+        self.infinity, self.crm = InfinityEmulator().start(), FootprintsEmulator().start()
+        self.scenario.serve(self.infinity, self.crm)
+
+    def stop(self) -> None:
+        self.infinity.stop()
+        self.crm.stop()
 
     def grow(self) -> None:
-        """An hour later: new calls, new leads today, and some recent leads became customers."""
-        first = max(int(t["rowId"]) for t in generate_triggers(TRIGGERS, seed=7, days=DAYS))
-        self.infinity.add_triggers(
-            generate_triggers(300, seed=101, days=1, first_row_id=first + 17)
-        )
-        today = datetime.now(UTC).date()
-        later = generate_footprints(30, seed=101, start=today, end=today)
-        self.crm.add_leads(later.leads)
-        self.crm.add_actions(later.actions)
-        self.crm.add_customers(later.customers)
-        for lead_id in self._recent_leads()[-10:]:
-            self.crm.change_status(lead_id, "customer", DEFAULT_END + timedelta(hours=1))
-
-    @staticmethod
-    def _recent_leads() -> list[str]:
-        data = generate_footprints(LEADS, seed=7, start=FIRST_DAY, end=DEFAULT_END.date())
-        return [lead["_id"] for lead in data.leads if lead.get("status") in ("lead", "sale_lead")]
+        """Now, an hour after the first run: new calls, new leads today, and some leads of
+        the lookback became customers."""
+        self.stop()
+        self.scenario = self.scenario.then(datetime.now(UTC))
+        self.start()
 
 
 @dataclass
@@ -116,10 +113,22 @@ def bigquery() -> Iterator[LocalBigQuery]:
 
 @pytest.fixture(scope="module")
 def sources() -> Iterator[Sources]:
-    with InfinityEmulator() as infinity, FootprintsEmulator() as crm:
-        infinity.add_triggers(generate_triggers(TRIGGERS, seed=7, days=DAYS))
-        crm.load(generate_footprints(LEADS, seed=7, start=FIRST_DAY, end=DEFAULT_END.date()))
-        yield Sources(infinity, crm)
+    first_run = datetime.now(UTC) - timedelta(hours=1)
+    scenario = Scenario(
+        runs=(first_run,),
+        triggers=TRIGGERS,
+        leads=LEADS,
+        days=DAYS,
+        new_calls=300,
+        new_leads=20,
+        new_customers=10,
+    )
+    served = Sources(scenario)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 @contextlib.contextmanager
@@ -137,7 +146,7 @@ def settings(sources: Sources, targets: Receivers, work: Path) -> dict[str, str]
         "SOURCES__FOOTPRINTS__BASE_URL": sources.crm.url,
         "SOURCES__FOOTPRINTS__CLIENT_KEY": sources.crm.client_key,
         "SOURCES__FOOTPRINTS__CLIENT_SECRET": sources.crm.client_secret,
-        "SOURCES__FOOTPRINTS__START_DATE": str(FIRST_DAY),
+        "SOURCES__FOOTPRINTS__START_DATE": str(sources.scenario.first_day),
         "MODELS__CURRENCY": "RON",
         "DESTINATION__QUBIT__BASE_URL": targets.qubit.url,
         "DESTINATION__QUBIT__TRACKING_ID": targets.qubit.tracking_id,
@@ -244,7 +253,7 @@ def test_bigquery_sync_matches_duckdb_then_stays_incremental(
     # The second build redid only the leads the grown sources changed, on both warehouses.
     for warehouse_summaries in summaries.values():
         assert "Models (full: no earlier build to update)" in warehouse_summaries[0]
-        assert "Models (incremental: " in warehouse_summaries[1]
+        assert "Models (incremental: " in warehouse_summaries[1], warehouse_summaries[1]
     assert took["bigquery"] == took["duckdb"]
     first, second = figures["bigquery"]
     assert first["analytics.conversions"] > 0 and first["attributed calls"] > 0

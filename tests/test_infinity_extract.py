@@ -305,3 +305,25 @@ def test_dlt_keeps_only_the_newest_loaded_packages_without_their_data_files(
     loads = [r[0] for r in workspace.query("select load_id from infinity._dlt_loads")]
     assert len(loads) > KEPT_LOADED_PACKAGES
     assert packages == sorted(sorted(loads, key=float)[-KEPT_LOADED_PACKAGES:])
+
+
+def test_cursor_stays_at_the_highest_row_when_the_last_page_ends_with_a_broken_line(
+    emulator: InfinityEmulator, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One page: rows, then an unreadable line with a low rowId. dlt keeps a cursor per item
+    # type (Arrow rows, dict rows) and saves whichever ran last; the broken line must not win.
+    monkeypatch.setenv("SOURCES__INFINITY__ROUTES", '["all"]')
+    emulator.add_triggers([_trigger(n) for n in (5000, 5001, 5003)])
+    garbage = '{"rowId":"1000","triggerDatetime":"2026-11-01 10:00:00","act":"call","x":tru'
+    emulator.add_raw_line(garbage, row_id=1000, trigger_datetime="2026-11-01 10:00:00")
+
+    first = workspace.run("sync")
+    emulator.add_triggers([_trigger(5009)])
+    second = workspace.run("sync")
+
+    assert first.code == 0 and second.code == 0, first.output + second.output
+    assert "Cursors: all at rowId 5003." in first.stdout
+    assert trigger_requests(emulator)[-2]["filter[]"] == ["rowId-gt-value-5003"]
+    assert "Rows loaded: 1 (infinity.triggers 1)" in second.stdout
+    assert workspace.row_ids() == [5000, 5001, 5003, 5009]
+    assert workspace.count("infinity.triggers_rejected") == 1
