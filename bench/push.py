@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "push.md"
 TID, API_KEY, TRACKING_ID = "UA-12345-1", "bench-gameball-key", "bench-tracking"
 SETTINGS = ModelSettings(currency="RON", owox_tid=TID)
 
+# The conversions' calls, three days before the run: recent, as a scheduled push sees them.
 RAW_SQL = """
 create schema infinity;
 create schema footprints;
 create table infinity.triggers as
 select
     i as row_id,
-    timestamp '2026-10-01 11:00:00' as trigger_datetime,
+    timestamp '{called_at}' as trigger_datetime,
     'call' as act,
     '+4477' || lpad(i::varchar, 8, '0') as caller_phone_e164,
     'Google Ads' as ch_name, 'ppc' as ch_type, 'google' as src,
@@ -56,9 +58,10 @@ from range(1, {n} + 1) as r(i);
 create table footprints.leads as
 select
     'L' || lpad(i::varchar, 7, '0') as id,
-    timestamp '2026-10-01 12:00:00' as created_at,
+    timestamp '{called_at}' + interval 1 hour as created_at,
     'customer' as status,
-    timestamp '2026-10-03 12:00:00' + i * interval 1 second as timestamp_status_change,
+    timestamp '{called_at}' + interval 2 day + i * interval 1 second
+        as timestamp_status_change,
     100.0 + i % 50 as contract_value,
     null::bigint as sku__price, null::bigint as offer__price,
     '+4477' || lpad(i::varchar, 8, '0') as user_phone_e164,
@@ -70,7 +73,8 @@ from range(1, {n} + 1) as r(i);
 
 def build_warehouse(path: Path, conversions: int) -> None:
     with duckdb.connect(str(path)) as con:
-        con.execute(RAW_SQL.format(n=conversions))
+        called_at = (datetime.now(UTC) - timedelta(days=3)).replace(tzinfo=None, microsecond=0)
+        con.execute(RAW_SQL.format(n=conversions, called_at=called_at))
     build_models(dlt.destinations.duckdb(str(path)), config=SETTINGS)
 
 
