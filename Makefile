@@ -10,11 +10,15 @@ BQ_STAMP := $(BQENV)/.installed
 # DuckDB looks for extensions under $HOME; the emulator runs with HOME=$(BQENV)/home.
 BQ_EXTENSIONS := $(BQENV)/home/.duckdb/extensions/v1.5.5/linux_amd64
 
+# libfaketime moves the clock of the clock-travel tests' processes (Python's and DuckDB's).
+FAKETIME_LIB ?= /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 # Where `make demo` keeps its warehouse and dlt's working folder (pipelines/demo.py).
 DEMO_ENV := DESTINATION__DUCKDB__CREDENTIALS=data/demo.duckdb SYNC__PIPELINES_DIR=data/demo-pipelines
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo status-demo shell-demo shell sync test test-bigquery lint format bench lock clean bigquery-emulator
+.PHONY: help install demo status-demo shell-demo shell sync test test-shifted test-bigquery lint format bench lock clean bigquery-emulator
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,8 +46,21 @@ shell: $(STAMP) ## a SQL prompt on the configured DuckDB warehouse (read-only)
 sync: $(STAMP) ## run the scheduled job (extract everything configured) into the warehouse
 	$(PY) -m pipelines sync
 
-test: $(STAMP) ## run the test suite (real emulators over HTTP, real DuckDB files)
+$(FAKETIME_LIB):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq faketime
+	test -f $(FAKETIME_LIB)
+
+test: $(STAMP) $(FAKETIME_LIB) ## run the test suite (real emulators over HTTP, real DuckDB files)
 	$(PY) -m pytest
+
+# The whole suite again with the clock moved (default 150 days ahead, or e.g. SHIFT=+400d):
+# nothing may depend on the day the code was written. Relative offsets only, so the clock
+# travel tests can still place their own processes; tests/faketime keeps time.sleep working.
+SHIFT ?= +150d
+test-shifted: $(STAMP) $(FAKETIME_LIB) ## the test suite with the clock moved SHIFT ahead (default +150d) by libfaketime
+	LD_PRELOAD=$(FAKETIME_LIB) FAKETIME="$(SHIFT)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	FAKETIME_FORCE_MONOTONIC_FIX=0 PYTHONPATH=$(CURDIR)/tests/faketime $(PY) -m pytest
 
 test-bigquery: $(STAMP) $(BQ_STAMP) ## the BigQuery tests: sync, models and push on the local-bigquery emulator
 	$(PY) -m pytest -m bigquery

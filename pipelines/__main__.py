@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from datetime import date
 
 from pipelines import runner, settings, warehouse
@@ -75,12 +76,12 @@ def _query(sql: str | None) -> int:
 def _configure_logging() -> None:
     # dlt sends usage telemetry unless told not to; customer data stays here.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        stream=sys.stderr,
-    )
+    # Log times in UTC, as runs.jsonl and the lock say: local time repeats an hour in October.
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("dlt").setLevel(logging.WARNING)
 
 

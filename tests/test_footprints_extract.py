@@ -24,6 +24,14 @@ KEY, SECRET, PIN = "fp-key-7c1e0f", "fp-secret-9a8b7c6d5e", "4815162342"
 TODAY = datetime.now(UTC).date()
 
 
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """TODAY as each test starts, not as the module was imported: the extract reads the clock
+    when it runs, and a session can run past midnight UTC (autouse: before other fixtures)."""
+    global TODAY
+    TODAY = datetime.now(UTC).date()
+
+
 @pytest.fixture
 def footprints_data() -> FootprintsData:
     return generate_footprints(

@@ -100,7 +100,8 @@ class World:
         env.update(
             HOME=str(self.root / "home"),
             TMPDIR=str(self.root / "tmp"),
-            PYTHONPATH=str(ROOT),
+            # Kept after ROOT: under a shifted clock (tests/faketime) it holds sitecustomize.
+            PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         )
         # data/pipelines and data/warehouse.duckdb: the defaults, under the run's folder.
         process = subprocess.Popen(

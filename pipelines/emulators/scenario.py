@@ -120,16 +120,19 @@ class Scenario:
             # Created a day inside the lookback, so the sync at `moment` re-reads their day.
             oldest = moment - timedelta(days=self.lookback_days - 1)
             candidates = [
-                lead["_id"]
+                (lead["_id"], _created(lead))
                 for batch in batches[:run]
                 for lead in batch.leads
                 if lead.get("status") in OPEN_STATUSES
                 and lead["_id"] not in converted
                 and oldest <= _created(lead) < moment
             ]
-            for lead_id in candidates[-self.new_customers :]:
+            for lead_id, created in candidates[-self.new_customers :]:
                 converted.add(lead_id)
-                changes.append((lead_id, moment - timedelta(minutes=30)))
+                # Half an hour before the run, or halfway there from a lead created since.
+                changes.append(
+                    (lead_id, max(moment - timedelta(minutes=30), created + (moment - created) / 2))
+                )
         return changes
 
     def serve(self, infinity: InfinityEmulator, crm: FootprintsEmulator) -> tuple[int, int]:
