@@ -11,14 +11,14 @@ BQ_STAMP := $(BQENV)/.installed
 BQ_EXTENSIONS := $(BQENV)/home/.duckdb/extensions/v1.5.5/linux_amd64
 
 # libfaketime moves the clock of the clock-travel tests' processes (Python's and DuckDB's).
-FAKETIME_LIB ?= /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+FAKETIME_GLOB := /usr/lib/*-linux-gnu/faketime/libfaketime.so.1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Where `make demo` keeps its warehouse and dlt's working folder (pipelines/demo.py).
 DEMO_ENV := DESTINATION__DUCKDB__CREDENTIALS=data/demo.duckdb SYNC__PIPELINES_DIR=data/demo-pipelines
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo status-demo shell-demo shell sync test test-shifted test-bigquery lint format bench lock clean bigquery-emulator
+.PHONY: help install demo status-demo shell-demo shell sync faketime test test-shifted test-bigquery lint format bench lock clean bigquery-emulator
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,20 +46,19 @@ shell: $(STAMP) ## a SQL prompt on the configured DuckDB warehouse (read-only)
 sync: $(STAMP) ## run the scheduled job (extract everything configured) into the warehouse
 	$(PY) -m pipelines sync
 
-$(FAKETIME_LIB):
-	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq faketime
-	test -f $(FAKETIME_LIB)
+faketime: ## install Debian's faketime (libfaketime) when it is missing
+	@ls $(FAKETIME_GLOB) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq faketime && ls $(FAKETIME_GLOB); }
 
-test: $(STAMP) $(FAKETIME_LIB) ## run the test suite (real emulators over HTTP, real DuckDB files)
+test: $(STAMP) faketime ## run the test suite (real emulators over HTTP, real DuckDB files)
 	$(PY) -m pytest
 
 # The whole suite again with the clock moved (default 150 days ahead, or e.g. SHIFT=+400d):
 # nothing may depend on the day the code was written. Relative offsets only, so the clock
 # travel tests can still place their own processes; tests/faketime keeps time.sleep working.
 SHIFT ?= +150d
-test-shifted: $(STAMP) $(FAKETIME_LIB) ## the test suite with the clock moved SHIFT ahead (default +150d) by libfaketime
-	LD_PRELOAD=$(FAKETIME_LIB) FAKETIME="$(SHIFT)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+test-shifted: $(STAMP) faketime ## the test suite with the clock moved SHIFT ahead (default +150d) by libfaketime
+	LD_PRELOAD=$$(ls $(FAKETIME_GLOB) | head -n 1) FAKETIME="$(SHIFT)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
 	FAKETIME_FORCE_MONOTONIC_FIX=0 PYTHONPATH=$(CURDIR)/tests/faketime $(PY) -m pytest
 
 test-bigquery: $(STAMP) $(BQ_STAMP) ## the BigQuery tests: sync, models and push on the local-bigquery emulator

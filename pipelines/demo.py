@@ -84,17 +84,20 @@ def _scenario(rows: int, now: datetime) -> Scenario:
             earlier = [datetime.fromisoformat(t) for t in json.loads(RUNS_FILE.read_text())["runs"]]
         except (ValueError, KeyError, TypeError):
             earlier = []
-        stale = not earlier or now - earlier[-1] > timedelta(days=LOOKBACK_DAYS - 1)
-        if stale or now < earlier[-1]:
-            last = f"last ran {earlier[-1]:%Y-%m-%d}" if earlier else "has no readable run log"
-            print(
-                f"The demo data {last}, outside the {LOOKBACK_DAYS}-day lookback of {now:%Y-%m-%d} "
-                "(or after it): starting the demo over."
-            )
-            for path in (WAREHOUSE, Path(f"{WAREHOUSE}.wal"), RUNS_FILE):
-                path.unlink(missing_ok=True)
-            shutil.rmtree(PIPELINES_DIR, ignore_errors=True)
-            earlier = []
+    reason = None
+    if earlier and now - earlier[-1] > timedelta(days=LOOKBACK_DAYS - 1):
+        reason = f"last ran {earlier[-1]:%Y-%m-%d}, outside the {LOOKBACK_DAYS}-day lookback"
+    elif earlier and now < earlier[-1]:
+        reason = f"last ran {earlier[-1]:%Y-%m-%d %H:%M}, after now"
+    elif not earlier and (WAREHOUSE.exists() or RUNS_FILE.exists()):
+        # A world rebuilt at another time has other lead ids and rowIds than the warehouse.
+        reason = f"has no readable run log ({RUNS_FILE})"
+    if reason:
+        print(f"The demo data {reason}: starting the demo over.")
+        for path in (WAREHOUSE, Path(f"{WAREHOUSE}.wal"), RUNS_FILE):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(PIPELINES_DIR, ignore_errors=True)
+        earlier = []
     return Scenario(
         runs=(*earlier, now),
         triggers=rows,
@@ -152,6 +155,8 @@ def run_demo(rows: int) -> int:
         )
         with _environment(demo_settings):
             report = runner.run("sync", models=True, targets=tuple(TARGETS))
+        # Kept whatever the outcome: the warehouse now holds this run's world.
+        RUNS_FILE.write_text(json.dumps({"runs": [t.isoformat() for t in scenario.runs]}))
         received = (
             f"The receivers took {len(qubit.accepted):,} Qubit events, "
             f"{len(owox.valid_hits):,} OWOX hits and {len(gameball.received):,} Gameball events "
@@ -162,7 +167,6 @@ def run_demo(rows: int) -> int:
     print(received)
     if report.error:
         return 1
-    RUNS_FILE.write_text(json.dumps({"runs": [t.isoformat() for t in scenario.runs]}))
     _show_examples()
     print(
         f"\nRun `make demo` again to see an incremental sync of {NEW_CALLS_PER_RUN:,} new "

@@ -155,14 +155,14 @@ class InfinitySettings:
         spec = settings.InfinityConfig
         raw = settings.resolve(spec)
         igrp = settings.required(spec, "igrp", raw.igrp, "your Infinity IGRP id")
-        routes = raw.routes
+        routes = settings.text_list(spec, "routes", raw.routes)
         unknown = [r for r in routes if r not in ROUTES]
         if unknown or not routes:
             raise SettingError(
                 "sources.infinity.routes", f"has unknown routes {unknown}; use some of {ROUTES}"
             )
         page_size = settings.bounded(spec, "page_size", raw.page_size, minimum=1, maximum=ROW_CAP)
-        settings.bounded(spec, "pages_per_load", raw.pages_per_load, minimum=1)
+        pages_per_load = settings.bounded(spec, "pages_per_load", raw.pages_per_load, minimum=1)
         region = raw.default_region.upper()
         base_url = raw.base_url.rstrip("/")
         api_key, username, password = raw.api_key, raw.username, raw.password
@@ -182,7 +182,7 @@ class InfinitySettings:
                 "[SOURCES__INFINITY__PASSWORD] (API v2), or sources.infinity.api_key "
                 "[SOURCES__INFINITY__API_KEY] (API v2.1)",
             )
-        return cls(base_url, igrp, tuple(routes), page_size, region, auth, raw.pages_per_load)
+        return cls(base_url, igrp, tuple(routes), page_size, region, auth, pages_per_load)
 
 
 @dataclass(frozen=True)

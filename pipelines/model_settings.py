@@ -90,7 +90,9 @@ class ModelSettings:
         event_name = _optional_text(settings.resolve(settings.GameballConfig).event_name)
         return cls(
             attribution_window_days=window,
-            converted_statuses=_statuses(raw.converted_statuses),
+            converted_statuses=_statuses(
+                settings.text_list(models, "converted_statuses", raw.converted_statuses)
+            ),
             currency=currency,
             qubit_visitor_id_field=_custom_field(
                 "models.qubit_visitor_id_field", raw.qubit_visitor_id_field

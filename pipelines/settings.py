@@ -15,7 +15,7 @@ Each spec is resolved under its section, so `sources.infinity.password` is looke
 
 from __future__ import annotations
 
-from dataclasses import field
+import json
 from typing import Any, ClassVar, TypeVar
 
 from dlt.common.configuration import configspec, resolve_configuration
@@ -23,7 +23,8 @@ from dlt.common.configuration.exceptions import (
     ConfigValueCannotBeCoercedException,
     ValueNotSecretException,
 )
-from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.inject import inject_section
+from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionContext
 from dlt.common.typing import TSecretStrValue
 
 Spec = TypeVar("Spec", bound="SettingsSection")
@@ -63,7 +64,7 @@ class InfinityConfig(SettingsSection):
 
     base_url: str = "https://api.infinitycloud.com/reports/v2"
     igrp: str | None = None
-    routes: list[str] = field(default_factory=lambda: ["callsGoalsTransactions"])
+    routes: str = '["callsGoalsTransactions"]'  # a list: see text_list
     page_size: int = 10_000
     pages_per_load: int = 20
     default_region: str = "GB"
@@ -96,7 +97,7 @@ class ModelsConfig(SettingsSection):
     SECTION: ClassVar[str] = "models"
 
     attribution_window_days: int = 30
-    converted_statuses: list[str] = field(default_factory=lambda: ["customer"])
+    converted_statuses: str = '["customer"]'  # a list: see text_list
     currency: str | None = None
     qubit_visitor_id_field: str = "c_qubit_visitor_id"
     ga_client_id_field: str = "c_ga_client_id"
@@ -199,7 +200,6 @@ _KINDS = {
     int: "must be a whole number",
     float: "must be a number",
     bool: "must be true or false",
-    list: 'must be a list such as ["a", "b"]',
 }
 
 
@@ -210,7 +210,10 @@ def resolve(spec: type[Spec]) -> Spec:
     blank = spec()
     blank.__section__ = section
     try:
-        return resolve_configuration(blank, sections=tuple(parents))
+        # A clean section context: inside a dlt pipeline or source, dlt would otherwise look
+        # under that one first (`SOURCES__INFINITY__HTTP__TIMEOUT_SECONDS`).
+        with inject_section(ConfigSectionContext(), merge_existing=False):
+            return resolve_configuration(blank, sections=tuple(parents))
     except ConfigValueCannotBeCoercedException as error:
         kind = getattr(error.hint, "__origin__", error.hint)
         problem = _KINDS.get(kind, f"cannot be read as {kind}")
@@ -221,6 +224,25 @@ def resolve(spec: type[Spec]) -> Spec:
             spec.key(error.key.rsplit(".", 1)[-1]),
             "is a secret: set it in .dlt/secrets.toml or the environment, not config.toml",
         ) from None
+
+
+def text_list(spec: type[SettingsSection], name: str, value: str) -> list[str]:
+    """A list setting. dlt hands a TOML list over as JSON text, and environment variables
+    have always taken JSON (`["calls", "goals"]`) or plain `calls, goals`: both are read."""
+    text = value.strip()
+    if not text.startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        if not text.endswith("]"):
+            raise SettingError(
+                spec.key(name), f'must be a list such as ["a", "b"], got {text!r}'
+            ) from None
+        items = text[1:-1].replace('"', "").split(",")
+    if not isinstance(items, list):
+        raise SettingError(spec.key(name), f'must be a list such as ["a", "b"], got {text!r}')
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def is_set(key: str) -> bool:

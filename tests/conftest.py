@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 USERNAME, PASSWORD, API_KEY = "ops@example.com", "s3cret-Pa55word", "key-0123456789abcdef"
 
 
+def cli_pythonpath() -> str:
+    """PYTHONPATH for a CLI process a test starts from another folder: the project first,
+    and whatever was there kept (under `make test-shifted`, tests/faketime)."""
+    return os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+
+
 @pytest.fixture
 def emulator() -> Iterator[InfinityEmulator]:
     server = InfinityEmulator(username=USERNAME, password=PASSWORD, api_key=API_KEY).start()

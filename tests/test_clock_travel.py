@@ -10,8 +10,9 @@ processes"), as the scheduler of a UK business would start it (TZ=Europe/London)
 3. one across the year end, 2028-01-01 00:10;
 4. one 59 days later, across two month ends, on the leap day 2028-02-29 23:50;
 5. one from the leap day into March, 2028-03-01 00:10;
-6. and 7. one on each side of the Europe/London change to summer time, 00:59 and 01:01 UTC
-   on 2028-03-26 (the last Sunday of March, 01:00 UTC);
+6. and 7. one on each side of the Europe/London change to summer time, 00:45 and 01:05 UTC
+   on 2028-03-26 (the last Sunday of March, 01:00 UTC), far enough from it that each sync
+   runs wholly on its side;
 8. an idle sync at 01:10 with nothing new in the world.
 
 `pipelines.emulators.scenario.Scenario` says what the world looks like at each run; every
@@ -108,8 +109,8 @@ PHASES = (
     Phase("across the year end", datetime(2028, 1, 1, 0, 10, tzinfo=UTC)),
     Phase("59 days later, on the leap day", datetime(2028, 2, 29, 23, 50, tzinfo=UTC)),
     Phase("from the leap day into March", datetime(2028, 3, 1, 0, 10, tzinfo=UTC)),
-    Phase("summer time day, 00:59 UTC (GMT)", datetime(2028, 3, 26, 0, 59, tzinfo=UTC)),
-    Phase("summer time day, 01:01 UTC (BST)", datetime(2028, 3, 26, 1, 1, tzinfo=UTC)),
+    Phase("summer time day, 00:45 UTC (GMT)", datetime(2028, 3, 26, 0, 45, tzinfo=UTC)),
+    Phase("summer time day, 01:05 UTC (BST)", datetime(2028, 3, 26, 1, 5, tzinfo=UTC)),
     Phase("idle", datetime(2028, 3, 26, 1, 10, tzinfo=UTC), new_run=False),
 )
 # Small enough for the whole journey to take well under two minutes.
@@ -275,12 +276,12 @@ def test_faketime_london_local_time_moves_to_summer_time_between_the_dst_phases(
     checked_clock_shift()
     local = "import time; print(time.strftime('%Y-%m-%d %H:%M %Z'))"
     read = []
-    for name in ("summer time day, 00:59 UTC (GMT)", "summer time day, 01:01 UTC (BST)"):
+    for name in ("summer time day, 00:45 UTC (GMT)", "summer time day, 01:05 UTC (BST)"):
         at = next(phase.at for phase in PHASES if phase.name == name)
         done = run_at(at, [sys.executable, "-c", local], {"TZ": "Europe/London"}, tmp_path, 60)
         assert done.returncode == 0, done.stderr
         read.append(done.stdout.strip())
-    assert read == ["2028-03-26 00:59 GMT", "2028-03-26 02:01 BST"]
+    assert read == ["2028-03-26 00:45 GMT", "2028-03-26 02:05 BST"]
 
 
 # --- what the emulators serve --------------------------------------------------------------
@@ -586,8 +587,8 @@ def test_clock_travel_phases_are_where_the_calendar_bites() -> None:
     assert at["across the year end"].year == at["a day later"].year + 1
     assert at["59 days later, on the leap day"].date() == date(2028, 2, 29)
     assert (at["59 days later, on the leap day"] - at["across the year end"]).days > 30
-    before = at["summer time day, 00:59 UTC (GMT)"].astimezone(LONDON)
-    after = at["summer time day, 01:01 UTC (BST)"].astimezone(LONDON)
+    before = at["summer time day, 00:45 UTC (GMT)"].astimezone(LONDON)
+    after = at["summer time day, 01:05 UTC (BST)"].astimezone(LONDON)
     assert (before.utcoffset(), after.utcoffset()) == (timedelta(0), timedelta(hours=1))
     assert (before.hour, after.hour) == (0, 2), "the local clock jumps from 01:00 to 02:00"
     assert [p.at for p in PHASES] == sorted(p.at for p in PHASES)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import cli_pythonpath
 
 
 def _env(warehouse: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": cli_pythonpath(),
         "DESTINATION__DUCKDB__CREDENTIALS": str(warehouse),
         "RUNTIME__DLTHUB_TELEMETRY": "false",
     }
@@ -79,17 +80,22 @@ def test_query_at_the_prompt_never_holds_the_warehouse(tmp_path: Path) -> None:
     )
     try:
         assert process.stdin is not None and process.stdout is not None
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
+        reader.start()
         process.stdin.write("select 'first' as marker;\n")
         process.stdin.flush()
-        answer = [process.stdout.readline() for _ in range(5)]
+        # The answer's box, five lines; bounded, so a prompt that never answers fails here.
+        answer = [lines.get(timeout=30) for _ in range(5)]
         assert any("first" in line for line in answer), answer
         # The prompt waits for its next statement: a sync can write meanwhile.
         with duckdb.connect(str(warehouse)) as con:
             con.execute("insert into analytics.conversions values ('L2', 1.0)")
         process.stdin.write("select count(*) as leads from analytics.conversions;\n")
         process.stdin.close()
-        rest = process.stdout.read()
         assert process.wait(timeout=30) == 0
+        reader.join(timeout=30)
+        rest = "".join(lines.queue)
         assert "│     2 │" in rest, rest
     finally:
         if process.poll() is None:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from conftest import cli_pythonpath
 
 from pipelines.emulators.footprints import FootprintsEmulator
 from pipelines.emulators.gameball import GameballEmulator
@@ -34,7 +35,6 @@ from pipelines.emulators.owox import OwoxEmulator
 from pipelines.emulators.qubit import QubitEmulator
 from pipelines.emulators.scenario import Scenario
 
-ROOT = Path(__file__).resolve().parents[1]
 # Distinct, long enough never to occur by chance; the wrong ones are secrets too: a mistyped
 # password is usually one character away from the right one.
 SECRETS = {
@@ -100,8 +100,7 @@ class World:
         env.update(
             HOME=str(self.root / "home"),
             TMPDIR=str(self.root / "tmp"),
-            # Kept after ROOT: under a shifted clock (tests/faketime) it holds sitecustomize.
-            PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+            PYTHONPATH=cli_pythonpath(),
         )
         # data/pipelines and data/warehouse.duckdb: the defaults, under the run's folder.
         process = subprocess.Popen(

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_pythonpath
 
 from pipelines import settings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +20,7 @@ def _cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", "pipelines", *args],
         cwd=tmp_path,
-        env={**clean, "PYTHONPATH": str(ROOT), "RUNTIME__DLTHUB_TELEMETRY": "false", **env},
+        env={**clean, "PYTHONPATH": cli_pythonpath(), "RUNTIME__DLTHUB_TELEMETRY": "false", **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -65,7 +64,6 @@ def test_settings_never_read_a_bare_username_or_password_from_the_shell(tmp_path
             "destination.gameball.channel_merging [DESTINATION__GAMEBALL__CHANNEL_MERGING] "
             "must be true or false, got 'maybe'",
         ),
-        ("MODELS__CONVERTED_STATUSES", '["customer"', "models.converted_statuses"),
     ],
 )
 def test_settings_name_the_key_of_a_value_of_the_wrong_type(
@@ -99,3 +97,21 @@ def test_settings_mark_every_secret_as_a_secret() -> None:
         "sources.footprints.password",
         "destination.gameball.api_key",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "routes"),
+    [
+        ('["calls", "all"]', ["calls", "all"]),
+        ("calls, all", ["calls", "all"]),
+        ("calls", ["calls"]),
+        ("[calls, all]", ["calls", "all"]),
+    ],
+)
+def test_settings_read_a_list_as_json_or_plain_text(
+    monkeypatch: pytest.MonkeyPatch, value: str, routes: list[str]
+) -> None:
+    monkeypatch.setenv("SOURCES__INFINITY__ROUTES", value)
+    spec = settings.InfinityConfig
+
+    assert settings.text_list(spec, "routes", settings.resolve(spec).routes) == routes

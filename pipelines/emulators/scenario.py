@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from pipelines.emulators.footprints import FootprintsEmulator
 from pipelines.emulators.footprints_data import (
@@ -116,7 +117,7 @@ class Scenario:
         batches = self.lead_batches()
         changes: list[tuple[str, datetime]] = []
         converted: set[str] = set()
-        for run, moment in enumerate(self.runs[1:], start=1):
+        for run, (previous, moment) in enumerate(pairwise(self.runs), start=1):
             # Created a day inside the lookback, so the sync at `moment` re-reads their day.
             oldest = moment - timedelta(days=self.lookback_days - 1)
             candidates = [
@@ -129,9 +130,11 @@ class Scenario:
             ]
             for lead_id, created in candidates[-self.new_customers :]:
                 converted.add(lead_id)
-                # Half an hour before the run, or halfway there from a lead created since.
+                # Half an hour before the run, or halfway there from the previous run or the
+                # lead's creation, whichever came later: never before a sync saw it open.
+                since = max(previous, created)
                 changes.append(
-                    (lead_id, max(moment - timedelta(minutes=30), created + (moment - created) / 2))
+                    (lead_id, max(moment - timedelta(minutes=30), since + (moment - since) / 2))
                 )
         return changes
 

@@ -22,8 +22,6 @@ import os
 import select
 import time
 
-_real_sleep = time.sleep
-
 
 def _sleep(seconds: float) -> None:
     """`time.sleep` as a relative `select()` timeout, resumed until the time has passed."""
