@@ -30,10 +30,8 @@ keeps `time.sleep` working under it.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import math
 import os
 import re
 import subprocess
@@ -53,6 +51,7 @@ import duckdb
 import orjson
 import pytest
 import requests
+from conftest import shifted_env
 from dlt.pipeline.state_sync import decompress_state
 
 from pipelines.emulators.footprints import FootprintsEmulator
@@ -63,16 +62,6 @@ from pipelines.emulators.owox import OwoxEmulator
 from pipelines.emulators.qubit import QubitEmulator
 from pipelines.emulators.scenario import UNREADABLE_ROW_ID, Scenario
 
-SITECUSTOMIZE_DIR = Path(__file__).resolve().parent / "faketime"
-LIBFAKETIME_PATTERNS = (
-    "/usr/lib/*-linux-gnu/faketime/libfaketime.so.1",
-    "/usr/lib/faketime/libfaketime.so.1",
-    "/usr/local/lib/faketime/libfaketime.so.1",
-)
-INSTALL_HINT = (
-    "libfaketime is needed to shift the clock of the CLI: `sudo apt-get install faketime` "
-    "(Debian/Ubuntu; it provides {pattern})"
-)
 LONDON = ZoneInfo("Europe/London")
 # Settings the CLI must not inherit from whoever runs the tests: each phase sets its own.
 INHERITED_PREFIXES = (
@@ -127,58 +116,6 @@ WORLD = dict(
 
 
 # --- the shifted clock -------------------------------------------------------------------
-
-
-def libfaketime() -> str:
-    """The preload library of libfaketime; the test fails (never skips) without it."""
-    for pattern in LIBFAKETIME_PATTERNS:
-        found = sorted(glob.glob(pattern))
-        if found:
-            return found[0]
-    pytest.fail(INSTALL_HINT.format(pattern=LIBFAKETIME_PATTERNS[0]), pytrace=False)
-
-
-_OFFSET = re.compile(r"([+-][0-9]+(?:\.[0-9]+)?)([mhdy]?)")
-_UNIT_SECONDS = {"": 1, "m": 60, "h": 3600, "d": 86_400, "y": 365 * 86_400}
-
-
-def own_shift_seconds() -> float:
-    """How far this process's own clock is shifted (the suite may itself run under faketime).
-
-    Only relative offsets can be undone; anything else would put the CLI at an unknown time.
-    """
-    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
-        return 0.0
-    spec = os.environ.get("FAKETIME", "").strip()
-    match = _OFFSET.fullmatch(spec)
-    if match is None:
-        pytest.fail(
-            f"this test process runs under libfaketime with FAKETIME={spec!r}; only a relative "
-            "offset such as FAKETIME=+150d lets the tests shift the CLI to a chosen time",
-            pytrace=False,
-        )
-    return float(match[1]) * _UNIT_SECONDS[match[2]]
-
-
-def shifted_env(at: datetime) -> dict[str, str]:
-    """Environment that starts a Python process with its clock at `at` (UTC), moving on.
-
-    A relative offset (so the process's own children agree), computed now: call this just
-    before starting the process. Monotonic time is left alone, and sitecustomize.py replaces
-    `time.sleep` (FINDINGS: "libfaketime 0.9.10 and Python sleeps").
-    """
-    real_now = datetime.now(UTC) - timedelta(seconds=own_shift_seconds())
-    offset = math.ceil((at - real_now).total_seconds())  # never before `at`
-    path = os.pathsep.join(p for p in (str(SITECUSTOMIZE_DIR), os.environ.get("PYTHONPATH")) if p)
-    return {
-        "LD_PRELOAD": libfaketime(),
-        "FAKETIME": f"{offset:+d}",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        # libfaketime's "monotonic fix" (on by default with glibc) makes the timed condition
-        # wait behind CPython's GIL return at once: two busy threads ran 3-10x slower.
-        "FAKETIME_FORCE_MONOTONIC_FIX": "0",
-        "PYTHONPATH": path,
-    }
 
 
 def clean_environ() -> dict[str, str]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
-from conftest import Workspace
+from conftest import Workspace, shifted_env
 
 from pipelines.demo import NEW_CUSTOMERS_PER_RUN, NEW_LEADS_PER_RUN, WAREHOUSE
 
@@ -81,3 +85,28 @@ def _sent(workspace: Workspace) -> dict[str, int]:
         "select target, count(*) from outbound.deliveries where status = 'sent' group by target"
     )
     return dict(rows)
+
+
+def test_demo_last_run_longer_ago_than_the_lookback_starts_over(workspace: Workspace) -> None:
+    first = workspace.run("demo", "--rows", "3000")
+    workspace.warehouse = workspace.root / WAREHOUSE
+    triggers_first = workspace.count()
+    later = datetime.now(UTC) + timedelta(days=40)
+    process = subprocess.run(
+        [sys.executable, "-m", "pipelines", "demo", "--rows", "3000"],
+        cwd=workspace.root,
+        env={**os.environ, **shifted_env(later)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert first.code == 0, first.output
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "outside the 30-day lookback: starting the demo over." in process.stdout
+    assert f"Demo run 1 at {later:%Y-%m-%d}" in process.stdout
+    # One fresh world, anchored to the later day: nothing of the first one left.
+    assert workspace.count() == triggers_first
+    (newest,) = workspace.query("select max(trigger_datetime) from infinity.triggers")[0]
+    assert newest.date() in (later.date(), (later - timedelta(days=1)).date())
+    assert "Leads matched to a call:" in process.stdout
