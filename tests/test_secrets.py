@@ -34,6 +34,7 @@ from pipelines.emulators.infinity import InfinityEmulator
 from pipelines.emulators.owox import OwoxEmulator
 from pipelines.emulators.qubit import QubitEmulator
 from pipelines.emulators.scenario import Scenario
+from pipelines.emulators.server import Fault
 
 # Distinct, long enough never to occur by chance; the wrong ones are secrets too: a mistyped
 # password is usually one character away from the right one.
@@ -185,6 +186,15 @@ def test_secrets_appear_in_no_file_output_or_warehouse_value(world: World) -> No
         SOURCES__FOOTPRINTS__USERNAME=FOOTPRINTS_USER,
         SOURCES__FOOTPRINTS__PASSWORD=WRONG["footprints_password"],
     )
+    # Failing after the token was issued, with it in every URL: answers of 500, then dropped
+    # connections (requests' errors carry the whole URL, query string included).
+    for fault in (
+        Fault(status=500, times=1_000, path_contains="/api/lead?"),
+        Fault(drop_connection=True, times=1_000, path_contains="/api/lead?"),
+    ):
+        world.crm.add_fault(fault)
+        world.sync(expect=1)
+        world.crm.clear_faults()
     # Sources right (the password grant too), Gameball's key wrong: the push fails.
     world.crm.change_status(_open_lead_with_player(world), "customer", datetime.now(UTC))
     world.sync(
@@ -202,7 +212,7 @@ def test_secrets_appear_in_no_file_output_or_warehouse_value(world: World) -> No
         ).fetchall()
     assert {target for target, n in delivered if n} == {"qubit", "owox", "gameball"}
     assert "gameball FAILED: Gameball refused the request (HTTP 401" in world.output[-1]
-    assert all("FAILED" in out for out in world.output[2:5])
+    assert all("FAILED" in out for out in world.output[2:7])
     assert len(world.crm.issued_tokens) >= 6
     assert (world.root / "work" / "data" / "pipelines" / "infinity" / "trace.pickle").exists()
 
