@@ -79,13 +79,18 @@ def _scenario(rows: int, now: datetime) -> Scenario:
     """The demo's world with one more run at `now`; starts over when the last run's leads
     are older than the lookback, since no sync would re-read them to find new customers."""
     earlier: list[datetime] = []
+    built_rows = rows
     if RUNS_FILE.exists():
         try:
-            earlier = [datetime.fromisoformat(t) for t in json.loads(RUNS_FILE.read_text())["runs"]]
+            log = json.loads(RUNS_FILE.read_text())
+            earlier = [datetime.fromisoformat(t) for t in log["runs"]]
+            built_rows = int(log.get("rows", rows))
         except (ValueError, KeyError, TypeError):
             earlier = []
     reason = None
-    if earlier and now - earlier[-1] > timedelta(days=LOOKBACK_DAYS - 1):
+    if earlier and built_rows != rows:
+        reason = f"was built with --rows {built_rows:,}, not {rows:,}"
+    elif earlier and now - earlier[-1] > timedelta(days=LOOKBACK_DAYS - 1):
         reason = f"last ran {earlier[-1]:%Y-%m-%d}, outside the {LOOKBACK_DAYS}-day lookback"
     elif earlier and now < earlier[-1]:
         reason = f"last ran {earlier[-1]:%Y-%m-%d %H:%M}, after now"
@@ -156,7 +161,8 @@ def run_demo(rows: int) -> int:
         with _environment(demo_settings):
             report = runner.run("sync", models=True, targets=tuple(TARGETS))
         # Kept whatever the outcome: the warehouse now holds this run's world.
-        RUNS_FILE.write_text(json.dumps({"runs": [t.isoformat() for t in scenario.runs]}))
+        runs = [t.isoformat() for t in scenario.runs]
+        RUNS_FILE.write_text(json.dumps({"runs": runs, "rows": rows}))
         received = (
             f"The receivers took {len(qubit.accepted):,} Qubit events, "
             f"{len(owox.valid_hits):,} OWOX hits and {len(gameball.received):,} Gameball events "

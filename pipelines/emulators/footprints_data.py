@@ -227,6 +227,7 @@ def generate_footprints(
     caller_seed: int = 7,
     caller_count: int = 1000,
     until: datetime | None = None,
+    references: dict[str, list[dict[str, Any]]] | None = None,
 ) -> FootprintsData:
     """Leads created between `start` and `end`, with their actions, customers and lists.
 
@@ -242,6 +243,8 @@ def generate_footprints(
         caller_count: How many of those callers the UK phones are drawn from.
         until: No lead is created (or changed) at or after this moment, though it falls on
             `end`: a batch dated "now" holds no lead from later in the day.
+        references: The lists of an earlier data set, for a later batch of the same CRM:
+            its leads then name offers, locations and consultants the lists hold.
 
     Returns:
         The data, leads in createdAt order.
@@ -256,7 +259,8 @@ def generate_footprints(
     end_ms = to_ms(datetime.combine(end, datetime.min.time())) + _DAY_MS
     if until is not None:
         end_ms = max(start_ms + 1, min(end_ms, to_ms(until)))
-    references = _references(rng, oid, start_ms)
+    if references is None:
+        references = _references(rng, oid, start_ms)
     people = _People(rng, caller_pool(caller_seed, caller_count) if caller_count else [])
     leads: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []

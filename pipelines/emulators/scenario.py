@@ -108,6 +108,7 @@ class Scenario:
                     end=moment.date(),
                     caller_seed=self.seed,
                     until=moment,
+                    references=history.references,
                 )
             )
         return batches
