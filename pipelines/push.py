@@ -173,7 +173,7 @@ def configured_targets(names: Iterable[str], notes: list[str]) -> list[Target]:
     targets = []
     for name in names:
         kind = TARGETS[name]
-        if not any(settings.is_set(key) for key in kind.required_keys):
+        if not settings.any_set(kind.required_keys):
             notes.append(f"{name} is not configured ({', '.join(kind.required_keys)}): skipped")
             continue
         targets.append(kind.from_config())

@@ -88,9 +88,7 @@ def _lines(stdin: TextIO, interactive: bool) -> Iterable[str]:
         except EOFError:
             print()
             return
-        continuing = (
-            bool(line.strip())
-            and not line.strip().endswith(";")
-            and not (not continuing and line.strip().startswith("."))
-        )
+        stripped = line.strip()
+        dot_command = not continuing and stripped.startswith(".")
+        continuing = bool(stripped) and not stripped.endswith(";") and not dot_command
         yield line + "\n"

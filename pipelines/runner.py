@@ -542,7 +542,7 @@ def _configured_sources(report: RunReport) -> tuple[str, ...]:
     configured = tuple(
         source
         for source in SOURCES
-        if any(settings.is_set(f"sources.{source}.{key}") for key in IDENTIFYING_KEYS[source])
+        if settings.any_set(f"sources.{source}.{key}" for key in IDENTIFYING_KEYS[source])
     )
     if not configured:
         raise settings.SettingError(

@@ -16,6 +16,7 @@ Each spec is resolved under its section, so `sources.infinity.password` is looke
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 from dlt.common.configuration import configspec, resolve_configuration
@@ -245,11 +246,18 @@ def text_list(spec: type[SettingsSection], name: str, value: str) -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
-def is_set(key: str) -> bool:
-    """Whether a dotted key (`destination.gameball.api_key`) has a non-empty value."""
-    section, name = key.rsplit(".", 1)
-    value = getattr(resolve(SECTIONS[section]), name)
-    return value is not None and str(value).strip() != ""
+def any_set(keys: Iterable[str]) -> bool:
+    """Whether any dotted key (`destination.gameball.api_key`) has a non-empty value; each
+    section is resolved once."""
+    sections: dict[str, SettingsSection] = {}
+    for key in keys:
+        section, name = key.rsplit(".", 1)
+        if section not in sections:
+            sections[section] = resolve(SECTIONS[section])
+        value = getattr(sections[section], name)
+        if value is not None and str(value).strip() != "":
+            return True
+    return False
 
 
 def required(spec: type[SettingsSection], name: str, value: Any, why: str = "") -> str:

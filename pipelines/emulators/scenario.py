@@ -113,9 +113,15 @@ class Scenario:
             )
         return batches
 
-    def status_changes(self) -> list[tuple[str, datetime]]:
-        """(lead id, when) of each lead that became a customer, in the order they did."""
-        batches = self.lead_batches()
+    def status_changes(
+        self, batches: list[FootprintsData] | None = None
+    ) -> list[tuple[str, datetime]]:
+        """(lead id, when) of each lead that became a customer, in the order they did.
+
+        Args:
+            batches: `lead_batches()`, when the caller has them already.
+        """
+        batches = batches or self.lead_batches()
         changes: list[tuple[str, datetime]] = []
         converted: set[str] = set()
         for run, (previous, moment) in enumerate(pairwise(self.runs), start=1):
@@ -146,15 +152,16 @@ class Scenario:
         raw = self.raw_lines()
         for line, row_id, stamp in raw:
             infinity.add_raw_line(line, row_id=row_id, trigger_datetime=stamp)
-        history, *later = self.lead_batches()
+        batches = self.lead_batches()
+        history, *later = batches
         crm.load(history)
         for batch in later:
             crm.add_leads(batch.leads)
             crm.add_actions(batch.actions)
             crm.add_customers(batch.customers)
-        for lead_id, moment in self.status_changes():
+        for lead_id, moment in self.status_changes(batches):
             crm.change_status(lead_id, "customer", moment)
-        return len(triggers) + len(raw), sum(len(batch.leads) for batch in (history, *later))
+        return len(triggers) + len(raw), sum(len(batch.leads) for batch in batches)
 
 
 def _created(lead: dict) -> datetime:
