@@ -41,7 +41,7 @@ def start_emulator(leads: int, latency_ms: float) -> tuple[subprocess.Popen[str]
         [
             sys.executable,
             "-m",
-            "pipelines.emulators.footprints",
+            "emulators.footprints",
             "--leads",
             str(leads),
             "--latency-ms",

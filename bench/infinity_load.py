@@ -112,7 +112,7 @@ def emulator(rows: int, workdir: Path) -> Iterator[str]:
     """An Infinity emulator process serving `rows` triggers; yields its base URL."""
     port = free_port()
     log_path = workdir / f"emulator-{rows}-{port}.log"
-    command = [sys.executable, "-m", "pipelines.emulators.infinity"]
+    command = [sys.executable, "-m", "emulators.infinity"]
     command += ["--port", str(port), "--rows", str(rows), "--seed", str(SEED)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)

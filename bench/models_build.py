@@ -367,8 +367,8 @@ def build_here(path: Path, full: bool) -> int:
     """The child's side of `run_build`: one build, its figures as JSON on stdout."""
     import dlt
 
-    from pipelines.model_settings import ModelSettings
-    from pipelines.models import build_models
+    from pipelines.models.build import build_models
+    from pipelines.models.settings import ModelSettings
 
     destination = dlt.destinations.duckdb(str(path))
     config = ModelSettings(currency="RON", owox_tid="UA-12345-1")

@@ -31,10 +31,10 @@ from typing import Any
 import dlt
 import duckdb
 
-from pipelines.delivery import Pending
-from pipelines.model_settings import ModelSettings
-from pipelines.models import build_models
+from pipelines.models.build import build_models
+from pipelines.models.settings import ModelSettings
 from pipelines.push import TARGETS, push
+from pipelines.push.delivery import Pending
 
 RESULTS = Path(__file__).resolve().parent / "results" / "push.md"
 TID, API_KEY, TRACKING_ID = "UA-12345-1", "bench-gameball-key", "bench-tracking"
@@ -83,7 +83,7 @@ def start_receiver(module: str, latency_ms: float, *args: str) -> tuple[subproce
         [
             sys.executable,
             "-m",
-            f"pipelines.emulators.{module}",
+            f"emulators.{module}",
             "--latency-ms",
             str(latency_ms),
             *args,

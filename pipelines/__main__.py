@@ -14,9 +14,10 @@ import sys
 import time
 from datetime import date
 
-from pipelines import runner, settings, warehouse
-from pipelines.infinity import Backfill
 from pipelines.push import TARGETS
+from pipelines.runtime import runner, settings, warehouse
+from pipelines.runtime.lock import SyncBusy
+from pipelines.sources.infinity.settings import Backfill
 
 EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY = 1, 2, 3
 
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _query(sql: str | None) -> int:
-    from pipelines.query import prompt, run_statement
+    from pipelines.runtime.query import prompt, run_statement
 
     if warehouse.kind() != "duckdb":
         raise settings.SettingError(
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return EXIT_SETTINGS
     if args.command == "status":
-        from pipelines.status import report
+        from pipelines.runtime.status import report
 
         try:
             print(report())
@@ -134,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             result = runner.run(command, sources=(), targets=targets, dry_run=args.dry_run)
         else:
             result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
-    except (runner.SyncBusy, settings.SettingError) as error:
+    except (SyncBusy, settings.SettingError) as error:
         print(error, file=sys.stderr)
-        return EXIT_BUSY if isinstance(error, runner.SyncBusy) else EXIT_SETTINGS
+        return EXIT_BUSY if isinstance(error, SyncBusy) else EXIT_SETTINGS
     print(result.summary())
     return {None: 0, "settings": EXIT_SETTINGS, "busy": EXIT_BUSY}.get(
         result.error_kind, EXIT_FAILED

@@ -6,7 +6,7 @@ that cannot be read) and Footprints leads over the same days, many from the same
 numbers, about 10% of them customers with contract values. Every later run adds a batch of
 new calls and new leads dated at its own time and moves some leads created within the
 lookback on to `customer`, so the sync shows an incremental load of just those rows, on
-whatever day it runs (`pipelines.emulators.scenario`). The run times are kept in
+whatever day it runs (`emulators.scenario`). The run times are kept in
 data/demo-runs.json; a demo last run longer ago than the lookback starts over.
 
 The push goes to local receivers of Qubit, OWOX BI and Gameball, started fresh on every run;
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import runner
-from pipelines.emulators.footprints import FootprintsEmulator
-from pipelines.emulators.gameball import GameballEmulator
-from pipelines.emulators.infinity import InfinityEmulator
-from pipelines.emulators.owox import OwoxEmulator
-from pipelines.emulators.qubit import QubitEmulator
-from pipelines.emulators.scenario import Scenario
+from emulators.footprints import FootprintsEmulator
+from emulators.gameball import GameballEmulator
+from emulators.infinity import InfinityEmulator
+from emulators.owox import OwoxEmulator
+from emulators.qubit import QubitEmulator
+from emulators.scenario import Scenario
 from pipelines.push import TARGETS
+from pipelines.runtime import runner
 
 DATA = Path("data")
 WAREHOUSE = DATA / "demo.duckdb"

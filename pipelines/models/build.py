@@ -1,0 +1,562 @@
+"""Builds the SQL models in sql/ on the configured warehouse, in the order their SQL implies.
+
+- Which models there are, and their order: `pipelines.models.plan`. One more model, whose
+  columns are named by settings, is generated (`pipelines.models.settings`).
+- Settings reach the SQL as data: the runner writes them to one-row tables first
+  (`pipelines.models.settings`).
+- Staging models (rename and cast only) are views, and so are the settings tables: nothing
+  is copied. Every other model is a table keyed by lead (`lead_id`).
+- The first build runs every select in full (`create or replace table ... as`). Later builds
+  redo only the leads that changed since the last one, with results identical to a full
+  build, or build in full when that cannot be told: `pipelines.models.incremental` says how.
+- On DuckDB a build is one transaction: a build that fails or is killed leaves every table as
+  the last build left it. BigQuery has no DDL in transactions: there each statement commits
+  on its own, and the state the next build compares with is removed first, so a build that
+  stopped half-way is followed by a full one.
+
+Why dlt's `sql_client` and not dlt's transformations (dlt 1.31, measured):
+- `@dlt.hub.transformation` belongs to dltHub's licensed `dlthub` package.
+- In OSS dlt, a resource that yields `dataset.query(sql)` loads a table through the pipeline,
+  but the table came out with one column, `_dlt_load_id`, and the rows' values were gone.
+  Before that, the relation resolves its columns against dlt schemas, so a model reading
+  another model's table (never in a dlt schema) fails: "SELECT statement includes a `*`
+  selection that can't be resolved".
+So the runner asks dlt for the warehouse (`dlt.dataset(destination, ...)`): its `sql_client`
+runs the statements and its sqlglot dialect says how to write them, for DuckDB now and
+BigQuery later through the same calls. On DuckDB the file's own text runs, so DuckDB's error
+positions are the file's lines; elsewhere the sqlglot translation runs
+(`pipelines.models.transpile`), after a check that BigQuery has every function it uses. An error
+names the model's file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+
+from pipelines.models import incremental
+from pipelines.models.plan import SQL_DIR, Model, ModelError, plan
+from pipelines.models.settings import (
+    SETTINGS_TABLE,
+    STATUSES_TABLE,
+    ModelSettings,
+    settings_select,
+    statuses_select,
+)
+from pipelines.models.tables import RAW_TRIGGERS
+from pipelines.models.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
+from pipelines.runtime import warehouse
+
+_DUCKDB_LINE = re.compile(r"\bLINE (\d+):")
+_BIGQUERY_POSITION = re.compile(r"\[(\d+):(\d+)\]")
+_OUTBOUND = ("qubit_events", "owox_hits", "gameball_events")
+
+
+class InputsMissing(ModelError):
+    """A raw table the models read has not been loaded yet (a source with no rows so far)."""
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    table: str
+    origin: str
+    rows: int
+    seconds: float
+    # "view" or "table" (created), or "updated" (the changed leads' rows redone)
+    action: str = "table"
+
+
+@dataclass
+class ModelsReport:
+    """What a build did: rows and time per model, and the figures a summary shows."""
+
+    dialect: str = SOURCE_DIALECT
+    runs: list[ModelRun] = field(default_factory=list)
+    seconds: float = 0.0
+    mode: str = "full"  # or "incremental"
+    reason: str = ""  # why full, or what changed
+    changed_leads: int | None = None  # incremental: the leads whose rows were redone
+    leads: int = 0
+    matched_leads: int = 0
+    conversions: int = 0
+    attributed_conversions: int = 0
+    # target -> skip reason (None: ready to send) -> rows
+    outbound: dict[str, dict[str | None, int]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {run.table: run.rows for run in self.runs}
+
+    @property
+    def match_rate(self) -> float:
+        return self.matched_leads / self.leads if self.leads else 0.0
+
+    def summary(self) -> str:
+        """One paragraph: tables and rows, match rate, what each target would be sent."""
+        tables = ", ".join(f"{r.table} {r.rows:,} ({r.seconds:.2f} s)" for r in self.runs)
+        if self.mode == "incremental":
+            built = f"{len(self.runs)} tables updated for {self.changed_leads or 0:,} leads"
+        else:
+            views = sum(run.action == "view" for run in self.runs)
+            built = f"{len(self.runs) - views} tables and {views} views built"
+        parts = [
+            f"Models ({self.mode}: {self.reason}): {built} in {self.seconds:.1f} s"
+            + (f" ({tables})." if tables else ".")
+        ]
+        parts.append(
+            f"Leads matched to a call: {self.matched_leads:,} of {self.leads:,} "
+            f"({self.match_rate:.1%}). Conversions: {self.conversions:,}, "
+            f"{self.attributed_conversions:,} with an attributed call."
+        )
+        targets = []
+        for target, reasons in self.outbound.items():
+            skipped = {r: n for r, n in reasons.items() if r is not None}
+            why = ", ".join(f"{r} {n:,}" for r, n in sorted(skipped.items()))
+            targets.append(
+                f"{target} {reasons.get(None, 0):,} to send, {sum(skipped.values()):,} skipped"
+                + (f" ({why})" if why else "")
+            )
+        if targets:
+            parts.append("Outbound: " + "; ".join(targets) + ".")
+        return " ".join(parts)
+
+
+def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") -> str:
+    """`create or replace <kind> <table> as <query>` for `dialect`; kind "table" or "view".
+
+    On BigQuery a table with a `lead_id` is clustered by it: an incremental build reads and
+    rewrites the changed leads' rows only, and clustering lets BigQuery scan (and bill) only
+    the blocks that hold them.
+    """
+    create = exp.Create(this=exp.to_table(table), kind=kind.upper(), replace=True, expression=query)
+    if dialect == "bigquery" and kind == "table" and incremental.LEAD_ID in _output_columns(query):
+        cluster = exp.Cluster(expressions=[exp.column(incremental.LEAD_ID)])
+        create.set("properties", exp.Properties(expressions=[cluster]))
+    return to_dialect(create, dialect)
+
+
+def _output_columns(query: exp.Query) -> list[str]:
+    """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
+    try:
+        qualified = qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False)
+    except SqlglotError:
+        return query.named_selects
+    return qualified.named_selects
+
+
+def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:
+    """`create or replace table <table> as <query>` for `dialect`."""
+    return create_sql(table, query, dialect, "table")
+
+
+def error_location(model: Model, message: str, executed: str, header_lines: int | None) -> str:
+    """`origin:line` of the error in the warehouse's `message`, as well as it can be told.
+
+    `executed` is the statement that ran; `header_lines` is the number of lines put before
+    the model's own text, or None when the warehouse ran sqlglot's translation instead.
+    """
+    if header_lines is not None and (match := _DUCKDB_LINE.search(message)):
+        line = int(match.group(1)) - header_lines
+        if line >= 1:
+            return f"{model.origin}:{line}"
+    if match := _BIGQUERY_POSITION.search(message):
+        # The warehouse ran the translation: find the name at the position it gives in the
+        # model's own text, dotted name first (calls.source), then its last part.
+        executed_lines = executed.splitlines()
+        row, col = int(match.group(1)) - 1, int(match.group(2)) - 1
+        text = executed_lines[row][col:] if 0 <= row < len(executed_lines) else ""
+        name = re.match(r"[A-Za-z_][A-Za-z0-9_.]*", text)
+        candidates = [name.group(0), name.group(0).split(".")[-1]] if name else []
+        for candidate in candidates:
+            pattern = re.compile(rf"(?<![\w.]){re.escape(candidate)}(?![\w])", re.IGNORECASE)
+            for number, line_text in enumerate(model.sql.splitlines(), start=1):
+                if pattern.search(line_text.split("--")[0]):
+                    return f"{model.origin}:{number}"
+    return model.origin
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).split("\nLINE ")[0]
+    return " ".join(text.split())
+
+
+class _Warehouse:
+    """The warehouse as dlt reaches it: a sql_client and the dialect to write for it."""
+
+    def __init__(self, client: Any, dialect: str) -> None:
+        self.client = client
+        self.dialect = dialect
+        # "schema.name" -> "table" or "view": what the model schemas hold, kept up to date
+        self.relations: dict[str, str] = {}
+
+    @property
+    def transactional(self) -> bool:
+        """Whether a whole build can be one transaction (BigQuery's have no DDL)."""
+        return self.dialect == SOURCE_DIALECT
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self.client.execute_sql(sql) or [])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction where the warehouse has them for DDL; else each statement's own."""
+        if self.transactional:
+            with self.client.begin_transaction():
+                yield
+        else:
+            yield
+
+    def ensure_schemas(self, schemas: Iterable[str]) -> None:
+        for schema in sorted(set(schemas)):
+            with self.client.with_alternative_dataset_name(schema):
+                if not self.client.has_dataset():
+                    self.client.create_dataset()
+
+    def read_catalog(self, schemas: Iterable[str]) -> set[str]:
+        """Fill `relations` from the catalog; returns the tables and views with a lead_id."""
+        schemas = sorted(set(schemas))
+        kinds: list[tuple[Any, ...]] = []
+        keyed: list[tuple[Any, ...]] = []
+        if self.dialect == SOURCE_DIALECT:
+            names = ", ".join(f"'{schema}'" for schema in schemas)
+            where = f"table_catalog = current_database() and table_schema in ({names})"
+            kinds = self.execute(
+                "select table_schema, table_name, table_type from information_schema.tables "
+                f"where {where}"
+            )
+            keyed = self.execute(
+                "select table_schema, table_name from information_schema.columns "
+                f"where {where} and column_name = '{incremental.LEAD_ID}'"
+            )
+        else:
+            for schema in schemas:  # BigQuery: one INFORMATION_SCHEMA per dataset
+                tables = f"select table_name, table_type from {schema}.INFORMATION_SCHEMA.TABLES"
+                kinds += [(schema, *row) for row in self.execute(tables)]
+                columns = (
+                    f"select table_name from {schema}.INFORMATION_SCHEMA.COLUMNS "
+                    f"where column_name = '{incremental.LEAD_ID}'"
+                )
+                keyed += [(schema, *row) for row in self.execute(columns)]
+        self.relations = {
+            f"{schema}.{name}": "view" if kind == "VIEW" else "table"
+            for schema, name, kind in kinds
+        }
+        return {f"{schema}.{name}" for schema, name in keyed}
+
+    def _make_room(self, table: str, kind: str) -> None:
+        """Drop `table` if it is of the other kind: neither replaces the other."""
+        existing = self.relations.get(table)
+        if existing is not None and existing != kind:
+            self.execute(f"drop {existing} {exp.to_table(table).sql(self.dialect)}")
+
+    def drop(self, table: str) -> None:
+        if table in self.relations:
+            kind = self.relations.pop(table)
+            self.execute(f"drop {kind} {exp.to_table(table).sql(self.dialect)}")
+
+    def write(self, table: str, query: exp.Query, kind: str = "table") -> None:
+        self._make_room(table, kind)
+        self.execute(create_sql(table, query, self.dialect, kind))
+        self.relations[table] = kind
+
+    def build(self, model: Model) -> None:
+        """Create the model's table or view from its select, in full."""
+        self._make_room(model.table, model.kind)
+        if self.dialect == SOURCE_DIALECT:
+            name = exp.to_table(model.table).sql(self.dialect)
+            header = f"create or replace {model.kind} {name} as"
+            self._run_model(model, f"{header}\n{model.sql}", header_lines=1)
+        else:
+            executed = create_sql(model.table, model.query, self.dialect, model.kind)
+            self._run_model(model, executed, header_lines=None)
+        self.relations[model.table] = model.kind
+
+    def update(self, model: Model, lead_keyed: set[str]) -> None:
+        """Redo the changed leads' rows in the model's table."""
+        for statement in (
+            incremental.delete_changed(model.table),
+            incremental.insert_changed(model, lead_keyed),
+        ):
+            self._run_model(model, to_dialect(statement, self.dialect), header_lines=None)
+
+    def _run_model(self, model: Model, executed: str, header_lines: int | None) -> None:
+        if self.dialect == "bigquery" and (problems := bigquery_problems(executed)):
+            raise ModelError(f"{model.origin}: uses what BigQuery lacks: {'; '.join(problems)}")
+        try:
+            self.execute(executed)
+        except Exception as error:
+            where = error_location(model, str(error), executed, header_lines)
+            raise ModelError(f"{where}: {model.table} failed: {_describe(error)}") from error
+
+    def count(self, table: str) -> int:
+        ((rows,),) = self.execute(f"select count(*) from {exp.to_table(table).sql(self.dialect)}")
+        return int(rows)
+
+    def query(self, duckdb_sql: str) -> list[tuple[Any, ...]]:
+        """A read in DuckDB's dialect, written for this warehouse."""
+        if self.dialect == SOURCE_DIALECT:
+            return self.execute(duckdb_sql)
+        return self.execute(
+            to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
+        )
+
+
+def _storage_columns(job_client: Any, qualified: str) -> dict[str, Any]:
+    """The columns of a table in the warehouse (dlt's storage schema); empty if it is not."""
+    schema, table = qualified.split(".")
+    with job_client.sql_client.with_alternative_dataset_name(schema):
+        return dict(dict(job_client.get_storage_tables([table])).get(table) or {})
+
+
+def _raw_inputs(models: list[Model]) -> list[str]:
+    """The tables the models read that no model builds: the raw tables."""
+    built = {model.table for model in models} | {SETTINGS_TABLE, STATUSES_TABLE}
+    return sorted({table for model in models for table in model.reads} - built)
+
+
+def _check_inputs(columns: dict[str, dict[str, Any]]) -> None:
+    """Every raw table the models read exists; else `InputsMissing` naming them."""
+    missing = [table for table, found in columns.items() if not found]
+    if missing:
+        raise InputsMissing(
+            f"{', '.join(missing)} not in the warehouse yet: the models need a first load "
+            "of every source (python -m pipelines sync)"
+        )
+
+
+def _read_state(db: _Warehouse) -> tuple[incremental.State | None, str | None]:
+    """What the last build recorded (None when there is nothing usable), and why it could not
+    be read when it is there but unreadable (the build is then full, and says why)."""
+    if db.relations.get(incremental.STATE_TABLE) != "table":
+        return None, None
+    try:
+        state = incremental.parse_state(db.query(incremental.STATE_READ))
+    except Exception as error:  # another layout, or the warehouse refused the read
+        return None, f"the last build's state could not be read ({_describe(error)})"
+    return state, None if state else "the last build's state is empty or inconsistent"
+
+
+def _current_state(
+    db: _Warehouse,
+    models: list[Model],
+    settings: dict[str, exp.Query],
+    columns: dict[str, dict[str, Any]],
+    loads_tables: dict[str, bool],
+) -> incremental.State:
+    # sqlglot writes every incremental statement (and, off DuckDB, every statement): a new
+    # version may write them otherwise, so rows built before and after it could differ.
+    parts = [sqlglot.__version__, db.dialect]
+    for model in models:
+        parts += [model.table, model.kind, model.sql]
+        if db.dialect != SOURCE_DIALECT:
+            parts.append(
+                to_dialect(model.query, db.dialect)
+            )  # as `pipelines.models.transpile` writes it
+    for table, query in settings.items():
+        parts += [table, to_dialect(query, SOURCE_DIALECT)]
+    inputs = {}
+    for table, found in columns.items():
+        parts += [table, incremental.columns_text(found)]
+        has_load_ids = incremental.LOAD_ID in found
+        schema = table.split(".")[0]
+        followed = table in incremental.FOLLOWED
+        loads = f"{schema}._dlt_loads" if followed and loads_tables[schema] else None
+        sql = incremental.input_sql(table, has_load_ids, loads)
+        ((rows, last_load_id),) = db.query(sql)
+        inputs[table] = incremental.InputState(
+            table, int(rows), has_load_ids, None if last_load_id is None else str(last_load_id)
+        )
+    return incremental.State(incremental.fingerprint(parts), inputs)
+
+
+def _add_figures(report: ModelsReport, db: _Warehouse, built: set[str]) -> None:
+    """The match rate and what each target would be sent, for the summary."""
+    if {"staging.stg_footprints__leads", "intermediate.int_calls_matched_to_leads"} <= built:
+        ((report.leads, report.matched_leads),) = db.query(
+            "select (select count(*) from staging.stg_footprints__leads), "
+            # a matched lead has exactly one call ranked 1: no distinct count needed
+            "(select count(*) from intermediate.int_calls_matched_to_leads where call_rank = 1)"
+        )
+    if "analytics.conversions" in built:
+        ((report.conversions, report.attributed_conversions),) = db.query(
+            "select count(*), count(attributed_call_id) from analytics.conversions"
+        )
+    for name in _OUTBOUND:
+        if f"outbound.{name}" in built:
+            rows = db.query(
+                f"select skip_reason, count(*) from outbound.{name} group by skip_reason"
+            )
+            report.outbound[name.split("_")[0]] = {reason: int(n) for reason, n in rows}
+
+
+def build_models(
+    destination: Any = None,
+    *,
+    config: ModelSettings | None = None,
+    sql_dir: Path = SQL_DIR,
+    on_model: Callable[[ModelRun], None] | None = None,
+    full: bool = False,
+) -> ModelsReport:
+    """Build every model, in dependency order, on the warehouse: in full, or only the leads
+    that changed since the last build when that gives the same rows
+    (`pipelines.models.incremental`).
+
+    Args:
+        destination: A dlt destination; default: the configured warehouse
+            (`pipelines.runtime.warehouse.destination()`).
+        config: The model settings; default: read from config (`ModelSettings.from_config`).
+        on_model: Called after each model is built or updated, e.g. to print progress.
+        full: Build every model in full even if an incremental build would do.
+
+    Returns:
+        Full or incremental and why, rows and seconds per model, the match rate and the
+        outbound rows per target.
+
+    Raises:
+        SettingError: A setting is invalid, or names a custom field the triggers lack.
+        ModelError: A model could not be read, ordered or built; names its file and line.
+            On DuckDB nothing was changed (one transaction); `error.report` lists the models
+            that ran before it.
+    """
+    started = time.monotonic()
+    config = config or ModelSettings.from_config()
+    models = plan(config, sql_dir)
+    # A schema of its own: the runner reads the warehouse's catalog, not dlt's stored schema,
+    # and looking that up cost a fifth of a second per build.
+    name = RAW_TRIGGERS.split(".")[0]
+    dataset = dlt.dataset(destination or warehouse.destination(), name, schema=dlt.Schema(name))
+    report = ModelsReport(dialect=dataset.destination_dialect)
+    with dataset.destination_client as job_client:
+        columns = {table: _storage_columns(job_client, table) for table in _raw_inputs(models)}
+        _check_inputs(columns)
+        config.check_custom_fields(set(columns[RAW_TRIGGERS]))
+        loads_tables = {
+            schema: bool(_storage_columns(job_client, f"{schema}._dlt_loads"))
+            for schema in {table.split(".")[0] for table in columns}
+        }
+        db = _Warehouse(job_client.sql_client, report.dialect)
+        schemas = {
+            table.split(".")[0]
+            for table in (SETTINGS_TABLE, STATUSES_TABLE, incremental.STATE_TABLE)
+        } | {model.table.split(".")[0] for model in models}
+        db.ensure_schemas(schemas)
+        lead_keyed = db.read_catalog(schemas)
+        previous, unreadable = _read_state(db)
+        settings = {
+            SETTINGS_TABLE: settings_select(config),
+            STATUSES_TABLE: statuses_select(config),
+        }
+        try:
+            with db.transaction():
+                if not db.transactional:
+                    # Removed first, so a build that stops half-way is followed by a full one.
+                    db.drop(incremental.STATE_TABLE)
+                for table, query in settings.items():
+                    db.write(table, query, "view")
+                state = _current_state(db, models, settings, columns, loads_tables)
+                reason = incremental.full_build_reason(
+                    full, models, previous, state, db.relations, lead_keyed
+                )
+                if unreadable and not full:
+                    reason = unreadable
+                if reason is None and previous is not None:
+                    reason = _unseen_rows(db, previous, state) or _update_changed_leads(
+                        db, models, previous, state, lead_keyed, report, on_model
+                    )
+                if reason is not None:
+                    report.mode, report.reason = "full", reason
+                    _build_in_full(db, models, report, on_model)
+                db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
+        except ModelError as error:
+            report.seconds = time.monotonic() - started
+            error.report = report
+            raise
+        _add_figures(report, db, {model.table for model in models})
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _build_in_full(
+    db: _Warehouse,
+    models: list[Model],
+    report: ModelsReport,
+    on_model: Callable[[ModelRun], None] | None,
+) -> None:
+    for model in models:
+        model_started = time.monotonic()
+        db.build(model)
+        run = ModelRun(
+            model.table,
+            model.origin,
+            db.count(model.table),
+            time.monotonic() - model_started,
+            model.kind,
+        )
+        report.runs.append(run)
+        if on_model:
+            on_model(run)
+
+
+def _unseen_rows(
+    db: _Warehouse, previous: incremental.State, state: incremental.State
+) -> str | None:
+    """Why to build in full when a followed raw table grew by rows the rules cannot see."""
+    for table in sorted(incremental.FOLLOWED):
+        grown = state.inputs[table].rows - previous.inputs[table].rows
+        if grown > 0:
+            count = incremental.written_since_count(table, previous.inputs[table].last_load_id)
+            ((written,),) = db.execute(to_dialect(count, db.dialect))
+            if why := incremental.unseen_rows_reason(table, grown, int(written)):
+                return why
+    return None
+
+
+def _update_changed_leads(
+    db: _Warehouse,
+    models: list[Model],
+    previous: incremental.State,
+    state: incremental.State,
+    lead_keyed: set[str],
+    report: ModelsReport,
+    on_model: Callable[[ModelRun], None] | None,
+) -> str | None:
+    """Redo the rows of the leads that changed since `previous`; or, when so many changed
+    that a full build is as fast, change nothing and return why to build in full."""
+    by_table = {model.table: model for model in models}
+    db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
+    changed = db.count(incremental.CHANGED_LEADS_TABLE)
+    leads = state.inputs[incremental.RAW_LEADS].rows
+    if changed > incremental.FULL_ABOVE * leads:
+        db.drop(incremental.CHANGED_LEADS_TABLE)
+        return f"{changed:,} of {leads:,} leads changed since the last build"
+    report.mode, report.changed_leads = "incremental", changed
+    report.reason = f"{changed:,} leads new or changed since the last build"
+    for model in models:
+        if model.kind != "table":
+            continue
+        model_started = time.monotonic()
+        if changed:
+            db.update(model, lead_keyed & by_table.keys())
+        run = ModelRun(
+            model.table,
+            model.origin,
+            db.count(model.table),
+            time.monotonic() - model_started,
+            "updated",
+        )
+        report.runs.append(run)
+        if on_model:
+            on_model(run)
+    db.drop(incremental.CHANGED_LEADS_TABLE)
+    return None

@@ -1,0 +1,169 @@
+"""Which models there are and in what order: `sql/<layer>/<name>.sql` files and the generated one.
+
+- `sql/<layer>/<name>.sql` is one select in DuckDB's dialect, reading plain `schema.table`
+  names. It builds the table `<schema>.<name>`, the schema being its layer's: staging ->
+  `staging`, intermediate -> `intermediate`, marts -> `analytics`, outbound -> `outbound`.
+- Order: sqlglot lists the tables each model reads; a model is built after the models that
+  create them. A table no model creates is an input: a raw table or a settings table.
+- A model's first line states its grain in a form the build checks (`-- grain: lead_id` or
+  `-- grain: lead_id, call_id`), then says in words what one row is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from pipelines.models.settings import (
+    CUSTOM_FIELDS_GRAIN,
+    CUSTOM_FIELDS_TABLE,
+    ModelSettings,
+    custom_fields_select,
+)
+from pipelines.models.transpile import SOURCE_DIALECT
+from pipelines.runtime.settings import SyncError
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# sql/<layer>/ -> the schema its tables are built in, in build order
+LAYERS = {
+    "staging": "staging",
+    "intermediate": "intermediate",
+    "marts": "analytics",
+    "outbound": "outbound",
+}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ModelError(SyncError):
+    """A model could not be read, ordered or built; the message names its file and line."""
+
+    # A build that failed part-way sets this to its `ModelsReport` (`pipelines.models.build`).
+    report: Any = None
+
+
+@dataclass(frozen=True)
+class Model:
+    """One table or view to build: its select (DuckDB dialect) and the tables it reads."""
+
+    table: str
+    origin: str  # the file, relative to the project, or what generated the model
+    sql: str  # the select as written (or generated), in DuckDB's dialect
+    query: exp.Query
+    reads: frozenset[str]
+
+    @property
+    def kind(self) -> str:
+        """What is built: a view for staging (rename and cast only), else a table."""
+        return "view" if self.table.split(".")[0] == LAYERS["staging"] else "table"
+
+
+def _origin(path: Path) -> str:
+    root = SQL_DIR.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _parse(sql: str, origin: str) -> exp.Query:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
+    except ParseError as error:
+        where = error.errors[0] if error.errors else {}
+        line = f":{where['line']}:{where['col']}" if where.get("line") else ""
+        description = where.get("description") or str(error)
+        raise ModelError(f"{origin}{line}: cannot parse the SQL: {description}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ModelError(f"{origin}: a model is exactly one select statement")
+    return statements[0]
+
+
+def _reads(query: exp.Query, origin: str) -> frozenset[str]:
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    tables = set()
+    for table in query.find_all(exp.Table):
+        if not table.db:
+            if table.name in ctes:
+                continue
+            line = table.this.meta.get("line") if isinstance(table.this, exp.Expression) else None
+            raise ModelError(
+                f"{origin}{f':{line}' if line else ''}: reads {table.name} without a schema; "
+                "write schema.table"
+            )
+        tables.add(f"{table.db}.{table.name}")
+    return frozenset(tables)
+
+
+def _model(table: str, origin: str, sql: str) -> Model:
+    query = _parse(sql, origin)
+    return Model(table, origin, sql, query, _reads(query, origin))
+
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every `sql/<layer>/<name>.sql`, parsed."""
+    models = []
+    for path in sorted(sql_dir.rglob("*.sql")):
+        origin = _origin(path)
+        layer = path.parent.name
+        if path.parent.parent != sql_dir or layer not in LAYERS:
+            raise ModelError(f"{origin}: models live in sql/<{'|'.join(LAYERS)}>/<name>.sql")
+        if not _NAME.match(path.stem):
+            raise ModelError(f"{origin}: a model's name is lowercase letters, digits and _")
+        sql = path.read_text(encoding="utf-8").strip().rstrip(";").rstrip()
+        models.append(_model(f"{LAYERS[layer]}.{path.stem}", origin, sql))
+    return models
+
+
+def generated_models(config: ModelSettings) -> list[Model]:
+    """The models built from settings rather than files."""
+    query = custom_fields_select(config)
+    origin = (
+        f"{CUSTOM_FIELDS_TABLE} (generated in pipelines/models/settings.py from "
+        "models.qubit_visitor_id_field and models.ga_client_id_field)"
+    )
+    sql = CUSTOM_FIELDS_GRAIN + "\n" + query.sql(dialect=SOURCE_DIALECT, pretty=True)
+    return [_model(CUSTOM_FIELDS_TABLE, origin, sql)]
+
+
+def in_build_order(models: Iterable[Model]) -> list[Model]:
+    """`models` ordered so that each comes after every model whose table it reads.
+
+    Ties go by layer (staging first), then by table name, so the order never changes between
+    runs. Raises `ModelError` for two models of one table, a model reading itself, or a cycle.
+    """
+    by_table: dict[str, Model] = {}
+    for model in models:
+        if model.table in by_table:
+            raise ModelError(
+                f"{model.origin} and {by_table[model.table].origin} both build {model.table}"
+            )
+        if model.table in model.reads:
+            raise ModelError(f"{model.origin}: reads {model.table}, the table it builds")
+        by_table[model.table] = model
+    layer_rank = {schema: rank for rank, schema in enumerate(LAYERS.values())}
+
+    def key(model: Model) -> tuple[int, str]:
+        return layer_rank.get(model.table.split(".")[0], len(layer_rank)), model.table
+
+    waiting = {t: {r for r in m.reads if r in by_table} for t, m in by_table.items()}
+    ordered: list[Model] = []
+    while waiting:
+        ready = sorted((by_table[t] for t, deps in waiting.items() if not deps), key=key)
+        if not ready:
+            cycle = ", ".join(sorted(by_table[t].origin for t in waiting))
+            raise ModelError(f"models read each other in a cycle: {cycle}")
+        for model in ready:
+            ordered.append(model)
+            del waiting[model.table]
+        for deps in waiting.values():
+            deps.difference_update(m.table for m in ready)
+    return ordered
+
+
+def plan(config: ModelSettings, sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model, file and generated, in build order."""
+    return in_build_order([*discover(sql_dir), *generated_models(config)])

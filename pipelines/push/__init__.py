@@ -1,0 +1,440 @@
+"""Push: deliver the outbound rows to Qubit, OWOX BI and Gameball, each once, via the ledger.
+
+For each configured target: read its outbound model (`outbound.<target>_...`) and its rows
+of the ledger (`pipelines.push.ledger`), decide per row, send what is due, record every outcome.
+
+Per row: a row with a `skip_reason` is recorded `skipped`; one already `sent` is never sent
+again (if its payload changed since, the summary says so); a permanent failure waits for its
+payload to change; a transient one is retried until `push.max_attempts`; anything else is
+checked locally and sent.
+
+What a crash between sending and recording can cause, and the order chosen for each target:
+
+- Qubit de-duplicates on `transaction.id`: send first, record after. A crash leaves sent
+  events unrecorded; the next run sends them again and Qubit keeps one. Nothing is lost.
+- OWOX (Measurement Protocol) and Gameball count every request: record the intent
+  (`sending`) first, then send, then record the outcome. A crash leaves `sending` rows; the
+  next run records them as failed with `confirmed` false ("delivery unknown") and does not
+  send them again, since a second copy would count the conversion twice. The summary lists
+  them and the run fails, so an operator can check the target and, to send one again,
+  delete its ledger row. At most one group of requests (`_REQUESTS_PER_GROUP` per worker)
+  can be in that state.
+
+Requests run `push.max_workers` at a time on one pooled session per target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from requests import Session
+
+from pipelines.push.delivery import (
+    FAILED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    Outcome,
+    Pending,
+    Target,
+    TargetRefused,
+    payload_hash,
+)
+from pipelines.push.ledger import LEDGER_TABLE, Entry, Ledger
+from pipelines.push.targets.gameball import GameballTarget
+from pipelines.push.targets.owox import OwoxTarget
+from pipelines.push.targets.qubit import QubitTarget
+from pipelines.runtime import settings, warehouse
+from pipelines.runtime.settings import SettingError, SyncError
+
+TARGETS: dict[str, Any] = {"qubit": QubitTarget, "owox": OwoxTarget, "gameball": GameballTarget}
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_WORKERS = 8
+# Requests per worker between two ledger writes: fewer writes against at most this many
+# deliveries left unknown by a crash (targets that do not de-duplicate).
+_REQUESTS_PER_GROUP = 8
+INTERRUPTED = (
+    "the run stopped between sending and recording: delivery unknown; not sent again "
+    "automatically because this target does not de-duplicate (delete this ledger row to send "
+    "it again)"
+)
+log = logging.getLogger("pipelines")
+
+
+@dataclass
+class TargetReport:
+    """What one target's push did."""
+
+    target: str
+    sent: int = 0
+    failed: int = 0  # failed in this run, retried later or not
+    retry_later: int = 0  # of those, transient
+    unknown: int = 0  # of those, maybe delivered: never retried automatically
+    interrupted: int = 0  # left `sending` by a crashed run, found now
+    skipped: int = 0
+    sent_before: int = 0
+    held: int = 0  # failed in earlier runs and not due again
+    changed: list[str] = field(default_factory=list)  # sent earlier, payload differs now
+    would_send: int = 0  # dry run
+    dry_run_file: Path | None = None
+    error: str | None = None
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.status == SENT:
+            self.sent += 1
+            return
+        self.failed += 1
+        self.retry_later += outcome.retryable
+        self.unknown += not outcome.confirmed
+
+    @property
+    def problem(self) -> bool:
+        return bool(self.error or self.failed or self.interrupted)
+
+    def summary(self, dry_run: bool) -> str:
+        if self.error:
+            return f"{self.target} FAILED: {self.error}"
+        if dry_run:
+            parts = [f"{self.would_send:,} would be sent (written to {self.dry_run_file})"]
+        else:
+            parts = [f"{self.sent:,} sent"]
+            if self.failed:
+                detail = [f"{self.retry_later:,} will be retried"] if self.retry_later else []
+                detail += [f"{self.unknown:,} delivery unknown"] if self.unknown else []
+                reasons = f" ({', '.join(detail)})" if detail else ""
+                parts.append(f"{self.failed:,} failed{reasons}")
+        parts.append(f"{self.skipped:,} skipped")
+        if self.sent_before:
+            parts.append(f"{self.sent_before:,} sent before")
+        if self.held:
+            parts.append(f"{self.held:,} failed before, not due again")
+        if self.interrupted:
+            parts.append(f"{self.interrupted:,} interrupted by an earlier run (delivery unknown)")
+        if self.changed:
+            shown = ", ".join(self.changed[:3]) + (", ..." if len(self.changed) > 3 else "")
+            parts.append(f"{len(self.changed):,} changed since sent, not re-sent ({shown})")
+        return f"{self.target}: {', '.join(parts)}"
+
+
+@dataclass
+class PushReport:
+    dry_run: bool = False
+    targets: list[TargetReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return any(report.problem for report in self.targets)
+
+    def summary(self) -> str:
+        lines = [report.summary(self.dry_run) for report in self.targets] + self.notes
+        head = "Push (dry run, nothing sent)" if self.dry_run else "Push"
+        return f"{head}: " + "; ".join(lines) + "." if lines else f"{head}: nothing to do."
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_workers: int = DEFAULT_MAX_WORKERS
+    dry_run_dir: Path = Path("data/dry-run")
+
+    @classmethod
+    def from_config(cls) -> PushSettings:
+        spec = settings.PushConfig
+        raw = settings.resolve(spec)
+        return cls(
+            max_attempts=settings.bounded(spec, "max_attempts", raw.max_attempts, minimum=1),
+            max_workers=settings.bounded(
+                spec, "max_workers", raw.max_workers, minimum=1, maximum=64
+            ),
+            dry_run_dir=Path(raw.dry_run_dir).expanduser(),
+        )
+
+
+class PushFailed(SyncError):
+    """Something was not delivered in this run; the summary says what."""
+
+
+def configured_targets(names: Iterable[str], notes: list[str]) -> list[Target]:
+    """The targets to push to: unconfigured ones skipped with a note, partial ones refused.
+
+    Raises:
+        SettingError: a target has some of its settings but not all, or an invalid one.
+    """
+    targets = []
+    for name in names:
+        kind = TARGETS[name]
+        if not settings.any_set(kind.required_keys):
+            notes.append(f"{name} is not configured ({', '.join(kind.required_keys)}): skipped")
+            continue
+        targets.append(kind.from_config())
+    return targets
+
+
+def check_settings(names: Iterable[str] = TARGETS) -> None:
+    """Every push setting, before any request of the run is made."""
+    PushSettings.from_config()
+    configured_targets(names, [])
+
+
+def push(
+    names: Iterable[str] = TARGETS,
+    *,
+    dry_run: bool = False,
+    destination: Any = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> PushReport:
+    """Deliver every due outbound row of the named targets.
+
+    Args:
+        names: Targets to push to (keys of `TARGETS`); unconfigured ones are skipped.
+        dry_run: Send nothing and write nothing to the ledger; write each request that would
+            be made to `<push.dry_run_dir>/<target>.jsonl`.
+        destination: A dlt destination; default: the configured warehouse.
+        on_progress: Called with a line of progress now and then.
+
+    Returns:
+        What happened per target. A target's failure (refused credentials, stale models) is
+        in its report; the other targets still run.
+    """
+    config = PushSettings.from_config()
+    report = PushReport(dry_run=dry_run)
+    targets = configured_targets(names, report.notes)
+    if not targets:
+        return report
+    dataset = dlt.dataset(destination or warehouse.destination(), LEDGER_TABLE.split(".")[0])
+    with dataset.destination_client as job_client:
+        ledger = Ledger(job_client.sql_client, dataset.destination_dialect)
+        if not dry_run:
+            ledger.ensure()
+        for target in targets:
+            target_report = TargetReport(target.name)
+            report.targets.append(target_report)
+            try:
+                _push_target(target, ledger, config, target_report, dry_run, on_progress)
+            except (SyncError, SettingError) as error:
+                target_report.error = str(error)
+            log.info("push %s", target_report.summary(dry_run))
+    return report
+
+
+def _push_target(
+    target: Target,
+    ledger: Ledger,
+    config: PushSettings,
+    report: TargetReport,
+    dry_run: bool,
+    on_progress: Callable[[str], None] | None,
+) -> None:
+    rows = _read_rows(ledger.client, target.table)
+    if rows is None:
+        raise SyncError(f"{target.table} is not built yet: run the models first")
+    try:
+        entries = ledger.entries(target.name)
+    except DatabaseUndefinedRelation:  # a dry run before the first push
+        entries = {}
+    pending, records = _plan(target, rows, entries, config.max_attempts, report)
+    if dry_run:
+        report.would_send = len(pending)
+        report.dry_run_file = _write_dry_run(target, pending, config.dry_run_dir)
+        return
+    ledger.record(records)
+    _deliver(target, pending, entries, ledger, config.max_workers, report, on_progress)
+
+
+def _read_rows(client: Any, table: str) -> list[dict[str, Any]] | None:
+    """The outbound model's rows, oldest conversion first; None when it is not built."""
+    try:
+        with client.execute_query(
+            f"select * from {table} order by converted_at, lead_id"
+        ) as cursor:
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except DatabaseUndefinedRelation:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _entry(
+    target: Target,
+    outbound_id: str,
+    lead_id: str | None,
+    previous: Entry | None,
+    outcome: Outcome | None,
+    *,
+    status: str | None = None,
+    attempted: datetime | None = None,
+    payload_digest: str | None = None,
+) -> Entry:
+    """The ledger row after an attempt (`attempted` set) or a decision without one."""
+    attempts = (previous.attempts if previous else 0) + (attempted is not None)
+    first = previous.first_attempt_at if previous else None
+    return Entry(
+        target=target.name,
+        outbound_id=outbound_id,
+        lead_id=lead_id,
+        status=status or (outcome.status if outcome else SKIPPED),
+        attempts=attempts,
+        first_attempt_at=first or attempted,
+        last_attempt_at=attempted or (previous.last_attempt_at if previous else None),
+        http_status=outcome.http_status if outcome else None,
+        message=outcome.message if outcome else None,
+        payload_hash=payload_digest,
+        retryable=bool(outcome and outcome.retryable),
+        confirmed=outcome.confirmed if outcome else True,
+    )
+
+
+def _plan(
+    target: Target,
+    rows: list[dict[str, Any]],
+    entries: dict[str, Entry],
+    max_attempts: int,
+    report: TargetReport,
+) -> tuple[list[Pending], list[Entry]]:
+    """What to send, and the ledger rows to write before sending (skips, local refusals)."""
+    pending: list[Pending] = []
+    records: list[Entry] = []
+    for row in rows:
+        outbound_id, lead_id = row[target.id_column], row.get("lead_id")
+        entry = entries.get(outbound_id)
+        if entry is not None and entry.status == SENDING:
+            report.interrupted += 1
+            records.append(
+                _entry(
+                    target,
+                    outbound_id,
+                    lead_id,
+                    entry,
+                    Outcome.unknown(INTERRUPTED),
+                    payload_digest=entry.payload_hash,
+                )
+            )
+            continue
+        if entry is not None and entry.status == SENT:
+            report.sent_before += 1
+            if row["skip_reason"] is None and entry.payload_hash != payload_hash(
+                target.payload(row)
+            ):
+                report.changed.append(outbound_id)
+            continue
+        if row["skip_reason"] is not None:
+            report.skipped += 1
+            skipped = Outcome(SKIPPED, message=row["skip_reason"])
+            if entry is None or (entry.status, entry.message) != (SKIPPED, row["skip_reason"]):
+                records.append(_entry(target, outbound_id, lead_id, entry, skipped))
+            continue
+        payload = target.payload(row)
+        digest = payload_hash(payload)
+        if (
+            entry is not None
+            and entry.status == FAILED
+            and entry.payload_hash == digest
+            and (not entry.retryable or entry.attempts >= max_attempts)
+        ):
+            report.held += 1
+            continue
+        problem = target.check(payload)
+        if problem is not None:
+            report.count(Outcome.permanent(problem))
+            records.append(
+                _entry(
+                    target,
+                    outbound_id,
+                    lead_id,
+                    entry,
+                    Outcome.permanent(f"not sent: {problem}"),
+                    status=FAILED,
+                    payload_digest=digest,
+                )
+            )
+            continue
+        pending.append(Pending(outbound_id, lead_id, payload, digest, row))
+    return pending, records
+
+
+def _send(
+    target: Target, session: Session, batch: list[Pending]
+) -> tuple[list[Outcome], TargetRefused | None]:
+    try:
+        return target.send(session, batch), None
+    except TargetRefused as refused:
+        return [Outcome.transient(str(refused), refused.http_status)] * len(batch), refused
+
+
+def _deliver(
+    target: Target,
+    pending: list[Pending],
+    entries: dict[str, Entry],
+    ledger: Ledger,
+    workers: int,
+    report: TargetReport,
+    on_progress: Callable[[str], None] | None,
+) -> None:
+    """Send in groups, one ledger write per group (see the module for the order).
+
+    A group's outcomes are written together with the next group's intent, in one
+    transaction, before the next group is sent; the last group's after it.
+    """
+    if not pending:
+        return
+    session = target.session()
+    size = target.batch_size
+    group_size = size * workers * _REQUESTS_PER_GROUP
+    unwritten: list[Entry] = []
+
+    def attempt(item: Pending, attempted: datetime, outcome: Outcome | None) -> Entry:
+        return _entry(
+            target,
+            item.outbound_id,
+            item.lead_id,
+            entries.get(item.outbound_id),
+            outcome,
+            status=None if outcome else SENDING,
+            attempted=attempted,
+            payload_digest=item.payload_hash,
+        )
+
+    with session, ThreadPoolExecutor(workers, thread_name_prefix=f"push-{target.name}") as pool:
+        for start in range(0, len(pending), group_size):
+            group = pending[start : start + group_size]
+            attempted = _now()
+            if not target.deduplicates:
+                unwritten += [attempt(item, attempted, None) for item in group]
+            ledger.record(unwritten)
+            unwritten, refused = [], None
+            batches = [group[i : i + size] for i in range(0, len(group), size)]
+            sent = pool.map(lambda batch: _send(target, session, batch), batches)
+            for batch, (outcomes, batch_refused) in zip(batches, sent, strict=True):
+                refused = refused or batch_refused
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    report.count(outcome)
+                    unwritten.append(attempt(item, attempted, outcome))
+            if refused is not None:
+                ledger.record(unwritten)
+                raise refused
+            if on_progress:
+                on_progress(f"push {target.name}: {start + len(group):,} of {len(pending):,}")
+        ledger.record(unwritten)
+
+
+def _write_dry_run(target: Target, pending: list[Pending], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{target.name}.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for item in pending:
+            line = {"outbound_id": item.outbound_id, "lead_id": item.lead_id}
+            handle.write(json.dumps({**line, "request": target.preview(item)}) + "\n")
+    return path

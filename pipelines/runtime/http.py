@@ -1,0 +1,127 @@
+"""The HTTP session every source uses: dlt's retry rules with a floor and a total bound.
+
+dlt's `Client` retries 429, 5xx, timeouts and dropped connections and honours `Retry-After`,
+but takes `Retry-After: 0` literally, which spins through every attempt at once (dlt issue
+4036), and bounds retries by count only. The session built here keeps dlt's retry conditions
+and wait strategy and adds a minimum wait and a ceiling on the total time spent retrying one
+request. Each setting is declared once, in `RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dlt.sources.helpers.requests.retry import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    DEFAULT_RETRY_STATUS,
+    retry_if_status,
+    wait_exponential_retry_after,
+)
+from dlt.sources.helpers.requests.session import Session
+from requests import PreparedRequest, Response
+from requests.exceptions import ConnectionError, ConnectTimeout
+from tenacity import (
+    Retrying,
+    retry_any,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+from urllib3.exceptions import NewConnectionError
+
+from pipelines.runtime import settings
+
+# requests reads a body 10 KiB at a time; for pages of 20 MB that costs more than the
+# transfer itself.
+BODY_READ_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one request is retried; read from the `[http]` config section."""
+
+    timeout: float = 60.0
+    max_attempts: int = 6
+    min_delay: float = 1.0
+    max_delay: float = 60.0
+    max_total: float = 300.0
+
+    @classmethod
+    def from_config(cls) -> RetryPolicy:
+        spec = settings.HttpConfig
+        raw = settings.resolve(spec)
+
+        def seconds(name: str, minimum: float = 0.0) -> float:
+            return float(settings.bounded(spec, name, getattr(raw, name), minimum=minimum))
+
+        return cls(
+            timeout=seconds("timeout_seconds", minimum=0.1),
+            max_attempts=settings.bounded(spec, "max_attempts", raw.max_attempts, minimum=1),
+            min_delay=seconds("min_retry_delay_seconds"),
+            max_delay=seconds("max_retry_delay_seconds"),
+            max_total=seconds("max_retry_total_seconds"),
+        )
+
+
+class _LargeReadSession(Session):
+    """dlt's session (timeouts, no raise on status), reading bodies in large pieces.
+
+    The body is still read inside `send`, so a connection dropped mid-body is retried.
+    """
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        stream = kwargs.pop("stream", False)
+        response = super().send(request, stream=True, **kwargs)
+        if not stream:
+            response._content = b"".join(response.iter_content(BODY_READ_BYTES))
+        return response
+
+
+def never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the server: it failed while connecting."""
+    if isinstance(error, ConnectTimeout):
+        return True
+    if not isinstance(error, ConnectionError):
+        return False
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NewConnectionError):
+            return True
+        cause = getattr(cause, "reason", None) or (cause.args[0] if cause.args else None)
+        if not isinstance(cause, BaseException):
+            return False
+    return False
+
+
+def retrying_session(policy: RetryPolicy | None = None, *, idempotent: bool = True) -> Session:
+    """A `requests` session that retries as the policy (or `[http]` config) says.
+
+    Args:
+        idempotent: False for requests that must not be repeated once the server may have
+            seen them (a target that does not de-duplicate): then only a 429 or a failure to
+            connect is retried, never a timeout, a dropped connection or a 5xx.
+    """
+    policy = policy or RetryPolicy.from_config()
+    session = _LargeReadSession(timeout=policy.timeout, raise_for_status=False)
+    if idempotent:
+        retry = retry_any(
+            retry_if_status(DEFAULT_RETRY_STATUS),
+            retry_if_exception_type(tuple(DEFAULT_RETRY_EXCEPTIONS)),
+        )
+    else:
+        retry = retry_any(retry_if_status((429,)), retry_if_exception(never_sent))
+    retrying = Retrying(
+        wait=wait_exponential_retry_after(
+            multiplier=policy.min_delay,
+            min=policy.min_delay,
+            max=max(policy.max_delay, policy.min_delay),
+        ),
+        retry=retry,
+        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total),
+        reraise=True,
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
+    return session

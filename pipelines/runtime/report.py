@@ -1,0 +1,105 @@
+"""What a run did: rows per table, cursors, notes and the error, for the summary and the log."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.runtime import settings
+from pipelines.runtime.settings import Busy, SyncError
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the closing summary and the run log."""
+
+    command: str
+    started: float = field(default_factory=time.monotonic)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    rows: Counter[str] = field(default_factory=Counter)
+    repaired: int = 0
+    cursors: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None  # "settings", "busy" or "failed"
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def summary(self) -> str:
+        """One paragraph an operator can read at 3 a.m."""
+        loaded = sum(n for t, n in self.rows.items() if not t.endswith("rejected"))
+        rejected_tables = sorted(t for t, n in self.rows.items() if t.endswith("rejected") and n)
+        rejected = sum(self.rows[t] for t in rejected_tables)
+        tables = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
+        head = (
+            f"{self.command} FAILED after {self.seconds:.1f} s: {self.error}"
+            if self.error
+            else f"{self.command} finished in {self.seconds:.1f} s."
+        )
+        parts = [head, f"Rows loaded: {loaded:,} ({tables})."]
+        if rejected:
+            parts.append(
+                f"{rejected:,} unreadable row(s) set aside in {', '.join(rejected_tables)} "
+                "(raw text kept; see `python -m pipelines status`)."
+            )
+        else:
+            parts.append("No rows rejected.")
+        if self.repaired:
+            parts.append(f"{self.repaired:,} line(s) with unescaped JSON repaired.")
+        if self.cursors:
+            parts.append(
+                "Cursors: " + ", ".join(f"{r} at rowId {v}" for r, v in self.cursors.items()) + "."
+            )
+        parts += self.notes
+        if self.error:
+            parts.append("Everything loaded before the failure is kept; the next run resumes.")
+        return " ".join(parts)
+
+    def fail(self, error: BaseException) -> None:
+        self.error = describe(error)
+        cause = find_cause(error, (settings.SettingError, Busy))
+        if isinstance(cause, settings.SettingError):
+            self.error_kind = "settings"
+        elif cause is not None:
+            self.error_kind = "busy"
+        else:
+            self.error_kind = "failed"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "status": "failed" if self.error else "ok",
+            "rows": dict(self.rows),
+            "repaired": self.repaired,
+            "cursors": self.cursors,
+            "notes": self.notes,
+            "error": self.error,
+        }
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def find_cause(error: BaseException, kinds: tuple[type, ...]) -> BaseException | None:
+    """The first exception of one of `kinds` in the chain dlt wrapped around it."""
+    return next((e for e in _chain(error) if isinstance(e, kinds)), None)
+
+
+def describe(error: BaseException) -> str:
+    """The operator-facing message of an error: ours when we raised one, else the root cause."""
+    ours = find_cause(error, (SyncError, settings.SettingError))
+    if ours is not None:
+        return str(ours)
+    root = list(_chain(error))[-1]
+    return f"{type(root).__name__}: {root}"

@@ -1,0 +1,158 @@
+"""`status`: cursors, row counts, rejected rows, deliveries and the last run, from the warehouse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dlt
+import duckdb
+
+from pipelines.push.ledger import LEDGER_TABLE
+from pipelines.runtime import dlt_private, warehouse
+from pipelines.runtime.loading import pipelines_dir
+from pipelines.runtime.settings import SyncError
+from pipelines.sources.footprints.load import leads_cursor
+from pipelines.sources.infinity.load import infinity_cursors
+
+DATASETS = ("infinity", "footprints")
+
+
+class _DuckDB:
+    """The DuckDB file, opened read-only so a running analyst session is no obstacle."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def tables(self, dataset: str) -> list[str]:
+        rows = self.con.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "order by table_name",
+            [dataset],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
+class _SqlClient:
+    """Any other warehouse, through dlt's sql_client (BigQuery)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.client.execute_sql(sql) or []]
+
+    def tables(self, dataset: str) -> list[str]:
+        with self.client.with_alternative_dataset_name(dataset):
+            if not self.client.has_dataset():
+                return []
+        rows = self.query(f"select table_name from {dataset}.INFORMATION_SCHEMA.TABLES")
+        return sorted(row[0] for row in rows)
+
+
+def report() -> str:
+    """A plain-text status page of the warehouse."""
+    if warehouse.kind() != "duckdb":
+        dataset = dlt.dataset(warehouse.destination(), DATASETS[0])
+        with dataset.destination_client as job_client:
+            lines = [f"Warehouse: {warehouse.kind()}", *_lines(_SqlClient(job_client.sql_client))]
+        return "\n".join(lines + _last_run_lines())
+    path = warehouse.duckdb_path()
+    if not path.exists():
+        return f"No warehouse at {path} yet: run `make sync` (or `python -m pipelines sync`)."
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        holder = warehouse.lock_holder(error)
+        if holder:
+            raise SyncError(f"The warehouse {path} is held by {holder}; try again later.") from None
+        raise
+    try:
+        lines = [f"Warehouse: {path}", *_lines(_DuckDB(con))]
+    finally:
+        con.close()
+    return "\n".join(lines + _last_run_lines())
+
+
+def _lines(db: _DuckDB | _SqlClient) -> list[str]:
+    lines = []
+    for dataset in DATASETS:
+        lines += _dataset_lines(db, dataset)
+    return lines + _delivery_lines(db)
+
+
+def _dataset_lines(db: _DuckDB | _SqlClient, dataset: str) -> list[str]:
+    tables = db.tables(dataset)
+    if not tables:
+        return [f"{dataset}: not loaded yet"]
+    lines = [f"{dataset}:"]
+    state = _state(db, dataset) if "_dlt_pipeline_state" in tables else {}
+    for route, row_id in infinity_cursors(state).items():
+        lines.append(f"  cursor {route}: rowId {row_id}")
+    complete_through = leads_cursor(state)
+    if complete_through:
+        lines.append(f"  cursor leads: complete through {complete_through}")
+    for table in tables:
+        if table.startswith("_dlt"):
+            continue
+        ((count,),) = db.query(f"select count(*) from {dataset}.{table}")
+        lines.append(f"  {dataset}.{table}: {count:,} rows")
+    if "rejected" in tables:
+        for endpoint, error in db.query(
+            f"select endpoint, error from {dataset}.rejected order by fetched_at desc limit 5"
+        ):
+            lines.append(f"  rejected: {endpoint}: {error}")
+    if "triggers_rejected" in tables:
+        for route, row_id, error in db.query(
+            f"select route, row_id, error from {dataset}.triggers_rejected "
+            "order by fetched_at desc limit 5"
+        ):
+            lines.append(f"  rejected: route {route}, rowId {row_id}: {error}")
+    if "_dlt_loads" in tables:
+        ((last,),) = db.query(f"select max(inserted_at) from {dataset}._dlt_loads where status = 0")
+        lines.append(f"  last load committed: {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
+    return [line for line in lines if line]
+
+
+def _delivery_lines(db: _DuckDB | _SqlClient) -> list[str]:
+    """Ledger rows per target and status, and the latest failures with the target's words."""
+    schema, table = LEDGER_TABLE.split(".")
+    if table not in db.tables(schema):
+        return ["deliveries: nothing pushed yet"]
+    lines = ["deliveries:"]
+    counts: dict[str, list[str]] = {}
+    for target, status, n in db.query(
+        f"select target, status, count(*) from {LEDGER_TABLE} group by target, status "
+        "order by target, count(*) desc"
+    ):
+        counts.setdefault(target, []).append(f"{n:,} {status}")
+    lines += [f"  {target}: {', '.join(parts)}" for target, parts in counts.items()]
+    for target, lead_id, message in db.query(
+        f"select target, lead_id, message from {LEDGER_TABLE} where status = 'failed' "
+        "order by last_attempt_at desc nulls last limit 5"
+    ):
+        lines.append(f"  failed: {target}, lead {lead_id}: {message}")
+    return lines
+
+
+def _state(db: _DuckDB | _SqlClient, dataset: str) -> dict[str, Any]:
+    rows = db.query(
+        f"select state from {dataset}._dlt_pipeline_state order by version desc limit 1"
+    )
+    return dlt_private.decompress_state(rows[0][0]) if rows else {}
+
+
+def _last_run_lines() -> list[str]:
+    log_path = pipelines_dir() / "runs.jsonl"
+    if not log_path.exists():
+        return ["Last run: none recorded on this machine"]
+    last_line = log_path.read_text(encoding="utf-8").strip().splitlines()[-1]
+    run = json.loads(last_line)
+    line = (
+        f"Last run: {run['command']} at {run['started_at']}, {run['status']}, "
+        f"{run['seconds']:.1f} s, rows {sum(run['rows'].values()):,}"
+    )
+    return [line + (f": {run['error']}" if run["error"] else "")]

@@ -1,0 +1,185 @@
+"""Every model written for BigQuery: it parses in BigQuery's dialect and uses nothing BigQuery
+lacks, and the model files keep the layout rules (grain comment, staging renames only)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from pipelines.models import incremental
+from pipelines.models.build import create_sql, create_table_sql, error_location
+from pipelines.models.plan import Model, plan
+from pipelines.models.settings import ModelSettings
+from pipelines.models.transpile import bigquery_problems, to_dialect, transpile
+
+MODELS = plan(ModelSettings(qubit_visitor_id_field="pt_qubit_id"))
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
+def test_models_transpile_to_bigquery_without_unsupported_constructs(model: Model) -> None:
+    bigquery = transpile(model.sql, "bigquery")
+
+    parsed = sqlglot.parse_one(bigquery, read="bigquery")
+
+    assert isinstance(parsed, exp.Query)
+    assert bigquery_problems(bigquery) == []
+    assert {f"{t.db}.{t.name}" for t in parsed.find_all(exp.Table) if t.db} == model.reads
+
+
+@pytest.mark.parametrize(
+    ("duckdb", "bigquery"),
+    [
+        (
+            "select ts - interval (s.days) day from x cross join s",
+            "SELECT TIMESTAMP_SUB(ts, INTERVAL s.days DAY) FROM x CROSS JOIN s",
+        ),
+        (
+            "select date_diff('second', a, b) from x",
+            "SELECT TIMESTAMP_DIFF(b, a, SECOND) FROM x",
+        ),
+        (
+            "select date_diff('millisecond', timestamp '1970-01-01', ts) from x",
+            "SELECT TIMESTAMP_DIFF(ts, CAST('1970-01-01' AS TIMESTAMP), MILLISECOND) FROM x",
+        ),
+        ("select cast(a as timestamp) from x", "SELECT CAST(a AS TIMESTAMP) FROM x"),
+        ("select md5('q:' || id) from x", "SELECT TO_HEX(MD5('q:' || id)) FROM x"),
+        (
+            "select cast(round(v) as bigint), cast(v as double) from x",
+            "SELECT CAST(ROUND(v) AS INT64), CAST(v AS FLOAT64) FROM x",
+        ),
+    ],
+)
+def test_models_transpile_keeps_timestamps_bigquery_timestamps(duckdb: str, bigquery: str) -> None:
+    assert transpile(duckdb, "bigquery", pretty=False) == bigquery
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "problem"),
+    [
+        ("select epoch(ts) from x", "duckdb", "TIME_TO_UNIX()"),
+        ("select epoch_ms(ts) from x", "duckdb", "TIMESTAMP_MILLIS()"),
+        ("select epoch_us(ts) from x", "duckdb", "EPOCH_US(): not on the list"),
+        ("select strftime(ts, '%Y') from x", "duckdb", "FORMAT_DATE(): takes a DATE"),
+        ("select date_diff('day', a, b) from x", "duckdb", "DATE_DIFF(): takes DATEs"),
+        ("SELECT FORMAT_DATE('%Y', ts) FROM x", "bigquery", "FORMAT_DATE(): takes a DATE"),
+        ("SELECT CAST(a AS DATETIME) FROM x", "bigquery", "DATETIME: the warehouse's"),
+        ("SELECT DATE_SUB(ts, INTERVAL 1 DAY) FROM x", "bigquery", "DATE_SUB(): takes a DATE"),
+        # DuckDB's own names, as the emulator would accept them
+        ("SELECT EPOCH(ts) FROM x", "bigquery", "EPOCH(): DuckDB only"),
+        ("SELECT STRFTIME(ts, '%Y') FROM x", "bigquery", "STRFTIME(): DuckDB only"),
+        ("SELECT LIST_VALUE(1, 2) FROM x", "bigquery", "LIST_VALUE(): DuckDB only"),
+    ],
+)
+def test_models_bigquery_check_fails_on_what_bigquery_lacks(
+    sql: str, dialect: str, problem: str
+) -> None:
+    bigquery = transpile(sql, "bigquery") if dialect == "duckdb" else sql
+
+    assert any(problem in found for found in bigquery_problems(bigquery)), bigquery
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
+def test_models_start_with_a_one_line_grain_comment(model: Model) -> None:
+    first, second = model.sql.splitlines()[:2]
+
+    assert first.startswith("-- one row per ")
+    assert not second.startswith("--")
+
+
+@pytest.mark.parametrize(
+    "model", [m for m in MODELS if m.table.startswith("staging.")], ids=lambda m: m.table
+)
+def test_models_staging_reads_one_raw_table_and_joins_nothing(model: Model) -> None:
+    assert len(model.reads) == 1
+    assert next(iter(model.reads)).split(".")[0] in {"infinity", "footprints"}
+    assert not list(model.query.find_all(exp.Join))
+    assert not list(model.query.find_all(exp.Where, exp.Group, exp.Window))
+
+
+def test_models_bigquery_error_position_is_mapped_to_the_model_line() -> None:
+    model = next(m for m in MODELS if m.table == "analytics.conversions")
+    executed = create_table_sql(model.table, model.query, "bigquery")
+    row, text = next(
+        (n, line)
+        for n, line in enumerate(executed.splitlines(), 1)
+        if "custom_fields.ga_client_id" in line
+    )
+    message = f"Unrecognized name: custom_fields at [{row}:{text.index('custom_fields') + 1}]"
+    line = next(n for n, t in enumerate(model.sql.splitlines(), 1) if "fields.ga_client_id" in t)
+
+    assert error_location(model, message, executed, None) == f"sql/marts/conversions.sql:{line}"
+    assert error_location(model, "Binder Error\n\nLINE 7: x", "", 1) == (
+        "sql/marts/conversions.sql:6"
+    )
+
+
+def _incremental_statements() -> list[tuple[str, str]]:
+    """Every statement an incremental build writes, for BigQuery, by what it does."""
+    state = incremental.State(
+        "0" * 64,
+        {
+            table: incremental.InputState(table, 10, True, "1760000000.000001")
+            for table in (incremental.RAW_LEADS, incremental.RAW_TRIGGERS)
+        },
+    )
+    by_table = {model.table: model for model in MODELS}
+    lead_keyed = {m.table for m in MODELS if m.kind == "table"} | {incremental.LEADS_VIEW}
+    statements = [
+        (
+            "changed leads",
+            create_sql(
+                incremental.CHANGED_LEADS_TABLE,
+                incremental.changed_leads_select(by_table, state),
+                "bigquery",
+            ),
+        ),
+        (
+            "state",
+            create_sql(
+                incremental.STATE_TABLE, incremental.state_select(state, "full"), "bigquery"
+            ),
+        ),
+        ("state read", transpile(incremental.STATE_READ, "bigquery")),
+        *(
+            (f"input {table}", transpile(incremental.input_sql(table, True, loads), "bigquery"))
+            for table in (incremental.RAW_LEADS, incremental.RAW_TRIGGERS)
+            for loads in (None, f"{table.split('.')[0]}._dlt_loads")
+        ),
+    ]
+    for model in MODELS:
+        if model.kind == "view":
+            statements.append(
+                (f"{model.table} view", create_sql(model.table, model.query, "bigquery", "view"))
+            )
+            continue
+        delete = incremental.delete_changed(model.table)
+        insert = incremental.insert_changed(model, lead_keyed)
+        statements.append((f"{model.table} delete", to_dialect(delete, "bigquery")))
+        statements.append((f"{model.table} insert", to_dialect(insert, "bigquery")))
+    return statements
+
+
+@pytest.mark.parametrize(("what", "bigquery"), _incremental_statements(), ids=lambda x: x)
+def test_models_incremental_statements_are_bigquery_sql(what: str, bigquery: str) -> None:
+    parsed = sqlglot.parse(bigquery, read="bigquery")
+
+    assert len(parsed) == 1 and parsed[0] is not None
+    assert bigquery_problems(bigquery) == []
+    if what.endswith(" view"):
+        assert bigquery.startswith("CREATE OR REPLACE VIEW staging.")
+    if what == "changed leads":
+        assert "UNION DISTINCT" in bigquery
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
+def test_models_bigquery_tables_with_a_lead_id_are_clustered_by_it(model: Model) -> None:
+    table = " ".join(create_sql(model.table, model.query, "bigquery", model.kind).split())
+    on_duckdb = create_sql(model.table, model.query, "duckdb", model.kind)
+
+    clustered = f"CREATE OR REPLACE TABLE {model.table} CLUSTER BY lead_id AS"
+    assert table.startswith(clustered) == (model.kind == "table")
+    assert "CLUSTER BY" not in on_duckdb.upper()
+    assert "CLUSTER BY" not in create_sql(
+        "staging.t", sqlglot.parse_one("select 1 as id"), "bigquery"
+    )
