@@ -22,7 +22,7 @@ API on top of DuckDB, and dlt's `bigquery` destination loads, merges and queries
   rejects `AnonymousCredentials`, so `destination()` gives it an OAuth token nobody checks.
 
 Its SQL is DuckDB underneath and more lenient than BigQuery: a pass on the emulator is
-necessary, not sufficient (see `pipelines.models.transpile.bigquery_problems`). One gap runs the
+necessary, not sufficient (see `pipelines.runtime.transpile.bigquery_problems`). One gap runs the
 other way: dlt's
 `sql_client.begin_transaction()` fails at commit, because dlt sends `COMMIT TRANSACTION;CALL
 BQ.ABORT_SESSION()` and the emulator knows that CALL only as a query of its own; a one-query

@@ -25,7 +25,7 @@ So the runner asks dlt for the warehouse (`dlt.dataset(destination, ...)`): its 
 runs the statements and its sqlglot dialect says how to write them, for DuckDB now and
 BigQuery later through the same calls. On DuckDB the file's own text runs, so DuckDB's error
 positions are the file's lines; elsewhere the sqlglot translation runs
-(`pipelines.models.transpile`), after a check that BigQuery has every function it uses. An error
+(`pipelines.runtime.transpile`), after a check that BigQuery has every function it uses. An error
 names the model's file and line.
 """
 
@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dlt
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -55,8 +53,9 @@ from pipelines.models.settings import (
     statuses_select,
 )
 from pipelines.models.tables import RAW_TRIGGERS
-from pipelines.models.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
 from pipelines.runtime import warehouse
+from pipelines.runtime.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
+from pipelines.runtime.warehouse import Warehouse
 
 _DUCKDB_LINE = re.compile(r"\bLINE (\d+):")
 _BIGQUERY_POSITION = re.compile(r"\[(\d+):(\d+)\]")
@@ -191,96 +190,46 @@ def _describe(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-class _Warehouse:
-    """The warehouse as dlt reaches it: a sql_client and the dialect to write for it."""
+class _ModelWarehouse(Warehouse):
+    """The warehouse as a build sees it: what the model schemas hold, and model statements."""
 
-    def __init__(self, client: Any, dialect: str) -> None:
-        self.client = client
-        self.dialect = dialect
+    def __init__(self, db: Warehouse) -> None:
+        super().__init__(db.client, db.dialect, db.job_client)
         # "schema.name" -> "table" or "view": what the model schemas hold, kept up to date
-        self.relations: dict[str, str] = {}
-
-    @property
-    def transactional(self) -> bool:
-        """Whether a whole build can be one transaction (BigQuery's have no DDL)."""
-        return self.dialect == SOURCE_DIALECT
-
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        return list(self.client.execute_sql(sql) or [])
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One transaction where the warehouse has them for DDL; else each statement's own."""
-        if self.transactional:
-            with self.client.begin_transaction():
-                yield
-        else:
-            yield
-
-    def ensure_schemas(self, schemas: Iterable[str]) -> None:
-        for schema in sorted(set(schemas)):
-            with self.client.with_alternative_dataset_name(schema):
-                if not self.client.has_dataset():
-                    self.client.create_dataset()
+        self.catalog: dict[str, str] = {}
 
     def read_catalog(self, schemas: Iterable[str]) -> set[str]:
-        """Fill `relations` from the catalog; returns the tables and views with a lead_id."""
-        schemas = sorted(set(schemas))
-        kinds: list[tuple[Any, ...]] = []
-        keyed: list[tuple[Any, ...]] = []
-        if self.dialect == SOURCE_DIALECT:
-            names = ", ".join(f"'{schema}'" for schema in schemas)
-            where = f"table_catalog = current_database() and table_schema in ({names})"
-            kinds = self.execute(
-                "select table_schema, table_name, table_type from information_schema.tables "
-                f"where {where}"
-            )
-            keyed = self.execute(
-                "select table_schema, table_name from information_schema.columns "
-                f"where {where} and column_name = '{incremental.LEAD_ID}'"
-            )
-        else:
-            for schema in schemas:  # BigQuery: one INFORMATION_SCHEMA per dataset
-                tables = f"select table_name, table_type from {schema}.INFORMATION_SCHEMA.TABLES"
-                kinds += [(schema, *row) for row in self.execute(tables)]
-                columns = (
-                    f"select table_name from {schema}.INFORMATION_SCHEMA.COLUMNS "
-                    f"where column_name = '{incremental.LEAD_ID}'"
-                )
-                keyed += [(schema, *row) for row in self.execute(columns)]
-        self.relations = {
-            f"{schema}.{name}": "view" if kind == "VIEW" else "table"
-            for schema, name, kind in kinds
-        }
-        return {f"{schema}.{name}" for schema, name in keyed}
+        """Fill `catalog`; returns the tables and views with a lead_id."""
+        self.catalog = self.relations(schemas)
+        return self.with_column(schemas, incremental.LEAD_ID)
 
     def _make_room(self, table: str, kind: str) -> None:
         """Drop `table` if it is of the other kind: neither replaces the other."""
-        existing = self.relations.get(table)
+        existing = self.catalog.get(table)
         if existing is not None and existing != kind:
-            self.execute(f"drop {existing} {exp.to_table(table).sql(self.dialect)}")
+            self.execute(f"drop {existing} {self.table_name(table)}")
 
     def drop(self, table: str) -> None:
-        if table in self.relations:
-            kind = self.relations.pop(table)
-            self.execute(f"drop {kind} {exp.to_table(table).sql(self.dialect)}")
+        if table in self.catalog:
+            kind = self.catalog.pop(table)
+            self.execute(f"drop {kind} {self.table_name(table)}")
 
     def write(self, table: str, query: exp.Query, kind: str = "table") -> None:
         self._make_room(table, kind)
         self.execute(create_sql(table, query, self.dialect, kind))
-        self.relations[table] = kind
+        self.catalog[table] = kind
 
     def build(self, model: Model) -> None:
         """Create the model's table or view from its select, in full."""
         self._make_room(model.table, model.kind)
         if self.dialect == SOURCE_DIALECT:
-            name = exp.to_table(model.table).sql(self.dialect)
+            name = self.table_name(model.table)
             header = f"create or replace {model.kind} {name} as"
             self._run_model(model, f"{header}\n{model.sql}", header_lines=1)
         else:
             executed = create_sql(model.table, model.query, self.dialect, model.kind)
             self._run_model(model, executed, header_lines=None)
-        self.relations[model.table] = model.kind
+        self.catalog[model.table] = model.kind
 
     def update(self, model: Model, lead_keyed: set[str]) -> None:
         """Redo the changed leads' rows in the model's table."""
@@ -299,25 +248,6 @@ class _Warehouse:
             where = error_location(model, str(error), executed, header_lines)
             raise ModelError(f"{where}: {model.table} failed: {_describe(error)}") from error
 
-    def count(self, table: str) -> int:
-        ((rows,),) = self.execute(f"select count(*) from {exp.to_table(table).sql(self.dialect)}")
-        return int(rows)
-
-    def query(self, duckdb_sql: str) -> list[tuple[Any, ...]]:
-        """A read in DuckDB's dialect, written for this warehouse."""
-        if self.dialect == SOURCE_DIALECT:
-            return self.execute(duckdb_sql)
-        return self.execute(
-            to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
-        )
-
-
-def _storage_columns(job_client: Any, qualified: str) -> dict[str, Any]:
-    """The columns of a table in the warehouse (dlt's storage schema); empty if it is not."""
-    schema, table = qualified.split(".")
-    with job_client.sql_client.with_alternative_dataset_name(schema):
-        return dict(dict(job_client.get_storage_tables([table])).get(table) or {})
-
 
 def _raw_inputs(models: list[Model]) -> list[str]:
     """The tables the models read that no model builds: the raw tables."""
@@ -335,10 +265,10 @@ def _check_inputs(columns: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def _read_state(db: _Warehouse) -> tuple[incremental.State | None, str | None]:
+def _read_state(db: _ModelWarehouse) -> tuple[incremental.State | None, str | None]:
     """What the last build recorded (None when there is nothing usable), and why it could not
     be read when it is there but unreadable (the build is then full, and says why)."""
-    if db.relations.get(incremental.STATE_TABLE) != "table":
+    if db.catalog.get(incremental.STATE_TABLE) != "table":
         return None, None
     try:
         state = incremental.parse_state(db.query(incremental.STATE_READ))
@@ -348,7 +278,7 @@ def _read_state(db: _Warehouse) -> tuple[incremental.State | None, str | None]:
 
 
 def _current_state(
-    db: _Warehouse,
+    db: _ModelWarehouse,
     models: list[Model],
     settings: dict[str, exp.Query],
     columns: dict[str, dict[str, Any]],
@@ -360,9 +290,7 @@ def _current_state(
     for model in models:
         parts += [model.table, model.kind, model.sql]
         if db.dialect != SOURCE_DIALECT:
-            parts.append(
-                to_dialect(model.query, db.dialect)
-            )  # as `pipelines.models.transpile` writes it
+            parts.append(to_dialect(model.query, db.dialect))  # as `transpile` writes it
     for table, query in settings.items():
         parts += [table, to_dialect(query, SOURCE_DIALECT)]
     inputs = {}
@@ -380,7 +308,7 @@ def _current_state(
     return incremental.State(incremental.fingerprint(parts), inputs)
 
 
-def _add_figures(report: ModelsReport, db: _Warehouse, built: set[str]) -> None:
+def _add_figures(report: ModelsReport, db: _ModelWarehouse, built: set[str]) -> None:
     """The match rate and what each target would be sent, for the summary."""
     if {"staging.stg_footprints__leads", "intermediate.int_calls_matched_to_leads"} <= built:
         ((report.leads, report.matched_leads),) = db.query(
@@ -434,18 +362,16 @@ def build_models(
     models = plan(config, sql_dir)
     # A schema of its own: the runner reads the warehouse's catalog, not dlt's stored schema,
     # and looking that up cost a fifth of a second per build.
-    name = RAW_TRIGGERS.split(".")[0]
-    dataset = dlt.dataset(destination or warehouse.destination(), name, schema=dlt.Schema(name))
-    report = ModelsReport(dialect=dataset.destination_dialect)
-    with dataset.destination_client as job_client:
-        columns = {table: _storage_columns(job_client, table) for table in _raw_inputs(models)}
+    with warehouse.connect(destination, RAW_TRIGGERS.split(".")[0]) as connection:
+        db = _ModelWarehouse(connection)
+        report = ModelsReport(dialect=db.dialect)
+        columns = {table: db.storage_columns(table) for table in _raw_inputs(models)}
         _check_inputs(columns)
         config.check_custom_fields(set(columns[RAW_TRIGGERS]))
         loads_tables = {
-            schema: bool(_storage_columns(job_client, f"{schema}._dlt_loads"))
+            schema: bool(db.storage_columns(f"{schema}._dlt_loads"))
             for schema in {table.split(".")[0] for table in columns}
         }
-        db = _Warehouse(job_client.sql_client, report.dialect)
         schemas = {
             table.split(".")[0]
             for table in (SETTINGS_TABLE, STATUSES_TABLE, incremental.STATE_TABLE)
@@ -466,7 +392,7 @@ def build_models(
                     db.write(table, query, "view")
                 state = _current_state(db, models, settings, columns, loads_tables)
                 reason = incremental.full_build_reason(
-                    full, models, previous, state, db.relations, lead_keyed
+                    full, models, previous, state, db.catalog, lead_keyed
                 )
                 if unreadable and not full:
                     reason = unreadable
@@ -488,7 +414,7 @@ def build_models(
 
 
 def _build_in_full(
-    db: _Warehouse,
+    db: _ModelWarehouse,
     models: list[Model],
     report: ModelsReport,
     on_model: Callable[[ModelRun], None] | None,
@@ -509,7 +435,7 @@ def _build_in_full(
 
 
 def _unseen_rows(
-    db: _Warehouse, previous: incremental.State, state: incremental.State
+    db: _ModelWarehouse, previous: incremental.State, state: incremental.State
 ) -> str | None:
     """Why to build in full when a followed raw table grew by rows the rules cannot see."""
     for table in sorted(incremental.FOLLOWED):
@@ -523,7 +449,7 @@ def _unseen_rows(
 
 
 def _update_changed_leads(
-    db: _Warehouse,
+    db: _ModelWarehouse,
     models: list[Model],
     previous: incremental.State,
     state: incremental.State,

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from pipelines.models.tables import RAW_LEADS, RAW_TRIGGERS
-from pipelines.models.transpile import SOURCE_DIALECT, text_literal
+from pipelines.runtime.transpile import SOURCE_DIALECT, text_literal
 
 if TYPE_CHECKING:
     from pipelines.models.plan import Model

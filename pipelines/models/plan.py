@@ -27,8 +27,8 @@ from pipelines.models.settings import (
     ModelSettings,
     custom_fields_select,
 )
-from pipelines.models.transpile import SOURCE_DIALECT
 from pipelines.runtime.settings import SyncError
+from pipelines.runtime.transpile import SOURCE_DIALECT
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 # sql/<layer>/ -> the schema its tables are built in, in build order

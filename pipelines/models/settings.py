@@ -22,9 +22,9 @@ from dataclasses import dataclass, fields
 from sqlglot import exp
 
 from pipelines.models.tables import RAW_TRIGGERS
-from pipelines.models.transpile import text_literal
 from pipelines.runtime import settings
 from pipelines.runtime.settings import SettingError
+from pipelines.runtime.transpile import text_literal
 
 SETTINGS_TABLE = "staging.model_settings"
 STATUSES_TABLE = "staging.model_converted_statuses"

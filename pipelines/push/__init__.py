@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from requests import Session
 
@@ -55,10 +54,9 @@ from pipelines.push.targets.owox import OwoxTarget
 from pipelines.push.targets.qubit import QubitTarget
 from pipelines.runtime import settings, warehouse
 from pipelines.runtime.settings import SettingError, SyncError
+from pipelines.runtime.warehouse import Warehouse
 
 TARGETS: dict[str, Any] = {"qubit": QubitTarget, "owox": OwoxTarget, "gameball": GameballTarget}
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_MAX_WORKERS = 8
 # Requests per worker between two ledger writes: fewer writes against at most this many
 # deliveries left unknown by a crash (targets that do not de-duplicate).
 _REQUESTS_PER_GROUP = 8
@@ -143,9 +141,11 @@ class PushReport:
 
 @dataclass(frozen=True)
 class PushSettings:
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    max_workers: int = DEFAULT_MAX_WORKERS
-    dry_run_dir: Path = Path("data/dry-run")
+    """Validated `[push]` settings; the defaults are the config spec's."""
+
+    max_attempts: int
+    max_workers: int
+    dry_run_dir: Path
 
     @classmethod
     def from_config(cls) -> PushSettings:
@@ -211,9 +211,8 @@ def push(
     targets = configured_targets(names, report.notes)
     if not targets:
         return report
-    dataset = dlt.dataset(destination or warehouse.destination(), LEDGER_TABLE.split(".")[0])
-    with dataset.destination_client as job_client:
-        ledger = Ledger(job_client.sql_client, dataset.destination_dialect)
+    with warehouse.connect(destination, LEDGER_TABLE.split(".")[0]) as db:
+        ledger = Ledger(db)
         if not dry_run:
             ledger.ensure()
         for target in targets:
@@ -235,7 +234,7 @@ def _push_target(
     dry_run: bool,
     on_progress: Callable[[str], None] | None,
 ) -> None:
-    rows = _read_rows(ledger.client, target.table)
+    rows = _read_rows(ledger.db, target.table)
     if rows is None:
         raise SyncError(f"{target.table} is not built yet: run the models first")
     try:
@@ -251,14 +250,10 @@ def _push_target(
     _deliver(target, pending, entries, ledger, config.max_workers, report, on_progress)
 
 
-def _read_rows(client: Any, table: str) -> list[dict[str, Any]] | None:
+def _read_rows(db: Warehouse, table: str) -> list[dict[str, Any]] | None:
     """The outbound model's rows, oldest conversion first; None when it is not built."""
     try:
-        with client.execute_query(
-            f"select * from {table} order by converted_at, lead_id"
-        ) as cursor:
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return db.records(f"select * from {table} order by converted_at, lead_id")
     except DatabaseUndefinedRelation:
         return None
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Protocol
 
 from requests import Response, Session
 
-from pipelines.runtime.http import never_sent
+from pipelines.runtime.http import error_excerpt, never_sent
 from pipelines.runtime.settings import SyncError
 
 SENT, FAILED, SKIPPED = "sent", "failed", "skipped"
@@ -133,23 +133,12 @@ def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def answer_text(response: Response) -> str:
-    """The target's own message from an error answer, else its start."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip() or response.reason or ""
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return json.dumps(body)[:200]
-
-
 def failure_of(
     response: Response, target: str, *, refused: tuple[int, ...] = (401, 403)
 ) -> Outcome:
     """A non-2xx answer as an outcome; raises `TargetRefused` for a configuration problem."""
     status = response.status_code
-    text = f"HTTP {status}: {answer_text(response)}"
+    text = f"HTTP {status}: {error_excerpt(response, limit=200)}"
     if status in refused:
         raise TargetRefused(f"{target} refused the request ({text}); check its settings", status)
     if status == 429 or status >= 500:

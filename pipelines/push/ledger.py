@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
-from pipelines.models.transpile import SOURCE_DIALECT, to_dialect
+from pipelines.runtime.transpile import SOURCE_DIALECT
+from pipelines.runtime.warehouse import Warehouse
 
 LEDGER_TABLE = "outbound.deliveries"
 # Rows per statement on DuckDB (an Arrow table), and per script on BigQuery, whose queries
@@ -94,68 +94,58 @@ def _literal(value: Any) -> str:
 
 
 class Ledger:
-    """The ledger through a dlt sql_client, in the warehouse's dialect."""
+    """The ledger in the warehouse, through the one SQL adapter."""
 
-    def __init__(self, client: Any, dialect: str) -> None:
-        self.client = client
-        self.dialect = dialect
-
-    def _sql(self, duckdb_sql: str) -> str:
-        if self.dialect == SOURCE_DIALECT:
-            return duckdb_sql
-        return to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
+    def __init__(self, db: Warehouse) -> None:
+        self.db = db
 
     def ensure(self) -> None:
         """Create the schema and the table if this warehouse has none yet."""
-        with self.client.with_alternative_dataset_name(LEDGER_TABLE.split(".")[0]):
-            if not self.client.has_dataset():
-                self.client.create_dataset()
+        self.db.ensure_schemas([LEDGER_TABLE.split(".")[0]])
         columns = ", ".join(f"{name} {kind}" for name, kind in _TYPES.items())
-        create = self._sql(f"create table if not exists {LEDGER_TABLE} ({columns})")
-        if self.dialect == "bigquery":
+        create = self.db.translate(f"create table if not exists {LEDGER_TABLE} ({columns})")
+        if self.db.dialect == "bigquery":
             # Each write deletes its own rows first: clustered, it scans only those.
             create += " CLUSTER BY target, outbound_id"
-        self.client.execute_sql(create)
+        self.db.execute(create)
 
     def entries(self, target: str) -> dict[str, Entry]:
         """Every row of one target, by outbound id."""
-        rows = self.client.execute_sql(
-            f"select {', '.join(COLUMNS)} from {LEDGER_TABLE} where target = %s", target
+        rows = self.db.query(
+            f"select {', '.join(COLUMNS)} from {LEDGER_TABLE} where target = {_literal(target)}"
         )
-        return {row[1]: Entry(*row) for row in rows or []}
+        return {row[1]: Entry(*row) for row in rows}
 
     def record(self, entries: Iterable[Entry]) -> None:
         """Write these rows over any earlier rows of the same (target, outbound id)."""
         entries = list(entries)
         if not entries:
             return
-        if self.dialect == SOURCE_DIALECT:
-            with self.client.begin_transaction():
+        if self.db.transactional:
+            with self.db.transaction():
                 for chunk in _chunks(entries, _ROWS_PER_STATEMENT[SOURCE_DIALECT]):
                     self._replace_duckdb(chunk)
             return
         for script in self.scripts(entries):
-            self.client.execute_sql(script)
+            self.db.execute(script)
 
     def scripts(self, entries: Sequence[Entry]) -> list[str]:
         """Off DuckDB (BigQuery): the queries that write `entries`, each a script transaction.
 
-        A transaction is a script sent as one query (dlt's begin_transaction() needs a session;
-        local-bigquery fails at its commit). Each chunk is its own transaction, so every row is
-        still either as it was or as recorded.
+        Each chunk is its own transaction, so every row is still either as it was or as
+        recorded.
         """
-        scripts = []
-        for chunk in _chunks(entries, _ROWS_PER_STATEMENT["bigquery"]):
-            statements = ";\n".join(self._sql(sql) for sql in _replace_sql(chunk))
-            scripts.append(f"begin transaction;\n{statements};\ncommit transaction;")
-        return scripts
+        return [
+            self.db.script(_replace_sql(chunk))
+            for chunk in _chunks(entries, _ROWS_PER_STATEMENT["bigquery"])
+        ]
 
     def _replace_duckdb(self, entries: Sequence[Entry]) -> None:
         rows = pa.Table.from_pylist(
             [dict(zip(COLUMNS, astuple(entry), strict=True)) for entry in entries],
             schema=_ARROW_SCHEMA,
         )
-        connection = self.client.native_connection
+        connection = self.db.client.native_connection
         connection.register("_ledger_rows", rows)
         try:
             connection.execute(

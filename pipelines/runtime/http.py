@@ -9,6 +9,7 @@ request. Each setting is declared once, in `RetryPolicy`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +41,13 @@ BODY_READ_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How one request is retried; read from the `[http]` config section."""
+    """How one request is retried; read from the `[http]` config section (its defaults too)."""
 
-    timeout: float = 60.0
-    max_attempts: int = 6
-    min_delay: float = 1.0
-    max_delay: float = 60.0
-    max_total: float = 300.0
+    timeout: float
+    max_attempts: int
+    min_delay: float
+    max_delay: float
+    max_total: float
 
     @classmethod
     def from_config(cls) -> RetryPolicy:
@@ -125,3 +126,24 @@ def retrying_session(policy: RetryPolicy | None = None, *, idempotent: bool = Tr
     )
     session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
     return session
+
+
+def error_excerpt(response: Response, limit: int = 300) -> str:
+    """What an error answer says, short enough for one line of a summary or the ledger.
+
+    A bare JSON string (Infinity's simple errors) as it is; an object's `message` when it
+    has one (Gameball, OWOX); else the start of the body as compact JSON or text, and the
+    reason phrase when the body is empty.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+    else:
+        if isinstance(body, str):
+            text = body
+        elif isinstance(body, dict) and body.get("message"):
+            text = str(body["message"])
+        else:
+            text = json.dumps(body, separators=(",", ":"))
+    return text[:limit] or response.reason or "(empty body)"

@@ -5,86 +5,38 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import dlt
-import duckdb
-
 from pipelines.push.ledger import LEDGER_TABLE
 from pipelines.runtime import dlt_private, warehouse
 from pipelines.runtime.loading import pipelines_dir
-from pipelines.runtime.settings import SyncError
+from pipelines.runtime.warehouse import Warehouse
 from pipelines.sources.footprints.load import leads_cursor
 from pipelines.sources.infinity.load import infinity_cursors
 
 DATASETS = ("infinity", "footprints")
 
 
-class _DuckDB:
-    """The DuckDB file, opened read-only so a running analyst session is no obstacle."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql).fetchall()
-
-    def tables(self, dataset: str) -> list[str]:
-        rows = self.con.execute(
-            "select table_name from information_schema.tables where table_schema = ? "
-            "order by table_name",
-            [dataset],
-        ).fetchall()
-        return [row[0] for row in rows]
-
-
-class _SqlClient:
-    """Any other warehouse, through dlt's sql_client (BigQuery)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.client.execute_sql(sql) or []]
-
-    def tables(self, dataset: str) -> list[str]:
-        with self.client.with_alternative_dataset_name(dataset):
-            if not self.client.has_dataset():
-                return []
-        rows = self.query(f"select table_name from {dataset}.INFORMATION_SCHEMA.TABLES")
-        return sorted(row[0] for row in rows)
-
-
 def report() -> str:
     """A plain-text status page of the warehouse."""
     if warehouse.kind() != "duckdb":
-        dataset = dlt.dataset(warehouse.destination(), DATASETS[0])
-        with dataset.destination_client as job_client:
-            lines = [f"Warehouse: {warehouse.kind()}", *_lines(_SqlClient(job_client.sql_client))]
+        with warehouse.connect(dataset=DATASETS[0]) as db:
+            lines = [f"Warehouse: {warehouse.kind()}", *_lines(db)]
         return "\n".join(lines + _last_run_lines())
     path = warehouse.duckdb_path()
     if not path.exists():
         return f"No warehouse at {path} yet: run `make sync` (or `python -m pipelines sync`)."
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as error:
-        holder = warehouse.lock_holder(error)
-        if holder:
-            raise SyncError(f"The warehouse {path} is held by {holder}; try again later.") from None
-        raise
-    try:
-        lines = [f"Warehouse: {path}", *_lines(_DuckDB(con))]
-    finally:
-        con.close()
+    with warehouse.read_only_duckdb() as db:
+        lines = [f"Warehouse: {path}", *_lines(db)]
     return "\n".join(lines + _last_run_lines())
 
 
-def _lines(db: _DuckDB | _SqlClient) -> list[str]:
+def _lines(db: Warehouse) -> list[str]:
     lines = []
     for dataset in DATASETS:
         lines += _dataset_lines(db, dataset)
     return lines + _delivery_lines(db)
 
 
-def _dataset_lines(db: _DuckDB | _SqlClient, dataset: str) -> list[str]:
+def _dataset_lines(db: Warehouse, dataset: str) -> list[str]:
     tables = db.tables(dataset)
     if not tables:
         return [f"{dataset}: not loaded yet"]
@@ -117,7 +69,7 @@ def _dataset_lines(db: _DuckDB | _SqlClient, dataset: str) -> list[str]:
     return [line for line in lines if line]
 
 
-def _delivery_lines(db: _DuckDB | _SqlClient) -> list[str]:
+def _delivery_lines(db: Warehouse) -> list[str]:
     """Ledger rows per target and status, and the latest failures with the target's words."""
     schema, table = LEDGER_TABLE.split(".")
     if table not in db.tables(schema):
@@ -138,7 +90,7 @@ def _delivery_lines(db: _DuckDB | _SqlClient) -> list[str]:
     return lines
 
 
-def _state(db: _DuckDB | _SqlClient, dataset: str) -> dict[str, Any]:
+def _state(db: Warehouse, dataset: str) -> dict[str, Any]:
     rows = db.query(
         f"select state from {dataset}._dlt_pipeline_state order by version desc limit 1"
     )

@@ -1,4 +1,5 @@
-"""Where the data lands: the DuckDB file by default, or BigQuery; and waiting for a held file.
+"""Where the data lands (the DuckDB file by default, or BigQuery), waiting for a held file, and
+the one SQL adapter (`Warehouse`) everything that reads or writes the warehouse goes through.
 
 `sync.warehouse` chooses: `duckdb` (default, `destination.duckdb.credentials` is the file) or
 `bigquery` (dlt's standard `destination.bigquery.*` settings: credentials, project, location).
@@ -16,15 +17,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import dlt
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from pipelines.runtime import settings
-from pipelines.runtime.settings import Busy
+from pipelines.runtime.settings import Busy, SyncError
+from pipelines.runtime.transpile import SOURCE_DIALECT, to_dialect
 
 CREDENTIALS_KEY = "destination.duckdb.credentials"
 WAREHOUSE_KEY = "sync.warehouse"
@@ -147,3 +152,169 @@ def probe_free() -> None:
     path = duckdb_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect(str(path)).close()
+
+
+class Warehouse:
+    """The one SQL adapter: statements, reads, the catalog, schemas and transactions.
+
+    Everything that reads or writes the warehouse in SQL (the models, the ledger, `status`)
+    goes through it, on DuckDB or BigQuery alike. SQL is written in DuckDB's dialect and
+    translated for the warehouse that runs it (`pipelines.runtime.transpile`). It wraps dlt's
+    `sql_client`, or, for `status` on DuckDB, a read-only connection of its own, so an
+    analyst's open session is no obstacle.
+    """
+
+    def __init__(self, client: Any, dialect: str, job_client: Any = None) -> None:
+        self.client = client
+        self.dialect = dialect
+        self.job_client = job_client
+        self._duckdb = client if isinstance(client, duckdb.DuckDBPyConnection) else None
+
+    @property
+    def transactional(self) -> bool:
+        """Whether DDL can run in a transaction (DuckDB's can; BigQuery's cannot)."""
+        return self.dialect == SOURCE_DIALECT
+
+    def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run one statement as it is written (already in the warehouse's dialect)."""
+        if self._duckdb is not None:
+            return self._duckdb.execute(sql, list(args) or None).fetchall()
+        return [tuple(row) for row in self.client.execute_sql(sql, *args) or []]
+
+    def translate(self, duckdb_sql: str) -> str:
+        """A statement in DuckDB's dialect, written for this warehouse."""
+        if self.dialect == SOURCE_DIALECT:
+            return duckdb_sql
+        return to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
+
+    def query(self, duckdb_sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run a statement written in DuckDB's dialect."""
+        return self.execute(self.translate(duckdb_sql), *args)
+
+    def records(self, duckdb_sql: str) -> list[dict[str, Any]]:
+        """The rows of a read written in DuckDB's dialect, as dicts by column name."""
+        sql = self.translate(duckdb_sql)
+        if self._duckdb is not None:
+            cursor = self._duckdb.execute(sql)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with self.client.execute_query(sql) as cursor:
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def count(self, table: str) -> int:
+        ((rows,),) = self.execute(f"select count(*) from {self.table_name(table)}")
+        return int(rows)
+
+    def table_name(self, table: str) -> str:
+        """`schema.table` quoted as this warehouse writes it."""
+        return exp.to_table(table).sql(self.dialect)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction where DDL can be in one; else each statement commits on its own."""
+        if not self.transactional:
+            yield
+        elif self._duckdb is not None:
+            self._duckdb.begin()
+            try:
+                yield
+            except BaseException:
+                self._duckdb.rollback()
+                raise
+            self._duckdb.commit()
+        else:
+            with self.client.begin_transaction():
+                yield
+
+    def script(self, duckdb_statements: Iterable[str]) -> str:
+        """Off DuckDB (BigQuery): the statements as one query that is one transaction.
+
+        dlt's begin_transaction() needs a BigQuery session, and local-bigquery fails at its
+        commit; a script sent as one query is atomic on both.
+        """
+        statements = ";\n".join(self.translate(sql) for sql in duckdb_statements)
+        return f"begin transaction;\n{statements};\ncommit transaction;"
+
+    def has_schema(self, schema: str) -> bool:
+        if self._duckdb is not None:
+            rows = self.execute(
+                "select 1 from information_schema.schemata where schema_name = ?", schema
+            )
+            return bool(rows)
+        with self.client.with_alternative_dataset_name(schema):
+            return bool(self.client.has_dataset())
+
+    def ensure_schemas(self, schemas: Iterable[str]) -> None:
+        for schema in sorted(set(schemas)):
+            with self.client.with_alternative_dataset_name(schema):
+                if not self.client.has_dataset():
+                    self.client.create_dataset()
+
+    def relations(self, schemas: Iterable[str]) -> dict[str, str]:
+        """`schema.name` -> "table" or "view", for everything in `schemas`."""
+        found = {}
+        for schema, name, kind in self._catalog("TABLES", "table_type", schemas):
+            found[f"{schema}.{name}"] = "view" if kind == "VIEW" else "table"
+        return found
+
+    def tables(self, schema: str) -> list[str]:
+        """The names of the tables and views in `schema`, sorted; empty if it does not exist."""
+        return sorted(name.split(".", 1)[1] for name in self.relations([schema]))
+
+    def with_column(self, schemas: Iterable[str], column: str) -> set[str]:
+        """The tables and views in `schemas` that have a column named `column`."""
+        rows = self._catalog("COLUMNS", "column_name", schemas)
+        return {f"{schema}.{name}" for schema, name, value in rows if value == column}
+
+    def storage_columns(self, table: str) -> dict[str, Any]:
+        """The columns of `schema.table` in dlt's terms (types as dlt loads them); empty if
+        there is no such table."""
+        schema, name = table.split(".")
+        with self.job_client.sql_client.with_alternative_dataset_name(schema):
+            return dict(dict(self.job_client.get_storage_tables([name])).get(name) or {})
+
+    def _catalog(self, view: str, column: str, schemas: Iterable[str]) -> list[tuple[Any, ...]]:
+        """(schema, table, `column`) rows of INFORMATION_SCHEMA.`view` for `schemas`."""
+        schemas = sorted(set(schemas))
+        if self.dialect == SOURCE_DIALECT:
+            names = ", ".join(f"'{schema}'" for schema in schemas)
+            return self.execute(
+                f"select table_schema, table_name, {column} from information_schema.{view} "
+                f"where table_catalog = current_database() and table_schema in ({names})"
+            )
+        rows: list[tuple[Any, ...]] = []
+        for schema in schemas:  # BigQuery: one INFORMATION_SCHEMA per dataset
+            if self.has_schema(schema):
+                sql = f"select table_name, {column} from {schema}.INFORMATION_SCHEMA.{view}"
+                rows += [(schema, *row) for row in self.execute(sql)]
+        return rows
+
+
+@contextmanager
+def connect(dlt_destination: Any = None, dataset: str = "staging") -> Iterator[Warehouse]:
+    """The warehouse through dlt (`dlt_destination`, default: the configured one).
+
+    `dataset` is where unqualified names would resolve; every statement here names its
+    schema. A schema of its own (not the sources'), so dlt does not look up a stored schema.
+    """
+    found = dlt.dataset(dlt_destination or destination(), dataset, schema=dlt.Schema(dataset))
+    with found.destination_client as job_client:
+        yield Warehouse(job_client.sql_client, found.destination_dialect, job_client)
+
+
+@contextmanager
+def read_only_duckdb() -> Iterator[Warehouse]:
+    """The DuckDB file opened read-only; `SyncError` naming the holder if a sync has it."""
+    path = duckdb_path()
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        holder = lock_holder(error)
+        if holder:
+            raise SyncError(f"The warehouse {path} is held by {holder}; try again later.") from None
+        raise
+    try:
+        yield Warehouse(con, SOURCE_DIALECT)
+    finally:
+        con.close()

@@ -27,6 +27,7 @@ from emulators.bigquery import (
 )
 from pipelines.push.delivery import MESSAGE_CHARS
 from pipelines.push.ledger import LEDGER_TABLE, Entry, Ledger
+from pipelines.runtime import warehouse
 
 pytestmark = [
     pytest.mark.bigquery,
@@ -235,9 +236,8 @@ def test_bigquery_ledger_round_trips_awkward_messages_in_chunked_scripts(
         )
         for n in range(250)  # three scripts
     ]
-    dataset = dlt.dataset(local_bigquery.destination(), LEDGER_TABLE.split(".")[0])
-    with dataset.destination_client as job_client:
-        ledger = Ledger(job_client.sql_client, dataset.destination_dialect)
+    with warehouse.connect(local_bigquery.destination(), LEDGER_TABLE.split(".")[0]) as db:
+        ledger = Ledger(db)
         ledger.ensure()
         scripts = ledger.scripts(entries)
         ledger.record(entries)

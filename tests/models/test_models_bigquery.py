@@ -11,7 +11,7 @@ from pipelines.models import incremental
 from pipelines.models.build import create_sql, create_table_sql, error_location
 from pipelines.models.plan import Model, plan
 from pipelines.models.settings import ModelSettings
-from pipelines.models.transpile import bigquery_problems, to_dialect, transpile
+from pipelines.runtime.transpile import bigquery_problems, to_dialect, transpile
 
 MODELS = plan(ModelSettings(qubit_visitor_id_field="pt_qubit_id"))
 

@@ -26,7 +26,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from pipelines.runtime.http import RetryPolicy, retrying_session
+from pipelines.runtime.http import RetryPolicy, error_excerpt, retrying_session
 from pipelines.runtime.settings import SyncError
 
 GRANT_TYPES = ("client_credentials", "password", "pin")
@@ -230,4 +230,4 @@ class FootprintsClient:
             ) from None
 
     def _excerpt(self, response: requests.Response) -> str:
-        return self.redact(response.text[:300].strip()) or "(empty body)"
+        return self.redact(error_excerpt(response))

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from pipelines.runtime.http import retrying_session
+from pipelines.runtime.http import error_excerpt, retrying_session
 from pipelines.runtime.settings import SyncError
 from pipelines.sources.infinity.columns import (
     TYPED_FIELDS,
@@ -101,7 +100,7 @@ def raise_for_infinity_status(response: Response) -> None:
     """Turn error responses into messages an operator can act on (no stack traces)."""
     if response.status_code < 400:
         return
-    message = _api_message(response)
+    message = error_excerpt(response, limit=500)
     if response.status_code in (401, 403):
         raise SyncError(
             f"Infinity refused the credentials (HTTP {response.status_code}: {message}). "
@@ -118,14 +117,6 @@ def raise_for_infinity_status(response: Response) -> None:
         f"Infinity answered HTTP {response.status_code} for {response.request.path_url} "
         f"after retries: {message}"
     )
-
-
-def _api_message(response: Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500].strip() or response.reason or "no message"
-    return body if isinstance(body, str) else orjson.dumps(body).decode()[:500]
 
 
 def _last_row_id(parsed: ParsedPage, con: duckdb.DuckDBPyConnection) -> int | None:

@@ -1,4 +1,5 @@
-"""Model SQL, written once in DuckDB's dialect, in the dialect of the warehouse that runs it.
+"""SQL written once in DuckDB's dialect (models, ledger, checks), in the dialect of the warehouse
+that runs it.
 
 sqlglot does the translation. Its DuckDB -> BigQuery mapping assumes that a DuckDB `TIMESTAMP`
 is a BigQuery `DATETIME`, but dlt loads every timestamp into BigQuery as `TIMESTAMP`
@@ -162,6 +163,6 @@ def bigquery_problems(sql: str) -> list[str]:
             elif name not in BIGQUERY_FUNCTIONS:
                 problems.append(
                     f"{name}(): "
-                    "not on the list of BigQuery functions in pipelines/models/transpile.py"
+                    "not on the list of BigQuery functions in pipelines/runtime/transpile.py"
                 )
     return list(dict.fromkeys(problems))
