@@ -56,7 +56,12 @@ from pipelines.push.targets.qubit import QubitTarget
 from pipelines.runtime import settings, warehouse
 from pipelines.runtime.settings import SettingError, SyncError
 
-TARGETS: dict[str, Any] = {"qubit": QubitTarget, "owox": OwoxTarget, "gameball": GameballTarget}
+# Typed as the protocol, so mypy checks that each target class conforms to `Target`.
+TARGETS: dict[str, type[Target]] = {
+    "qubit": QubitTarget,
+    "owox": OwoxTarget,
+    "gameball": GameballTarget,
+}
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_WORKERS = 8
 # Requests per worker between two ledger writes: fewer writes against at most this many
