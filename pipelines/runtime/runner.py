@@ -30,7 +30,10 @@ log = logging.getLogger("pipelines")
 SOURCES = ("infinity", "footprints")  # the order `sync` extracts them in
 
 
-SETTINGS = {"infinity": InfinitySettings, "footprints": FootprintsSettings}
+SETTINGS: dict[str, type[InfinitySettings] | type[FootprintsSettings]] = {
+    "infinity": InfinitySettings,
+    "footprints": FootprintsSettings,
+}
 EXTRACT = {"infinity": infinity_load.extract, "footprints": footprints_load.extract}
 
 

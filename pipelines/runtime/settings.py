@@ -30,6 +30,7 @@ from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionConte
 from dlt.common.typing import TSecretStrValue
 
 Spec = TypeVar("Spec", bound="SettingsSection")
+Number = TypeVar("Number", int, float)
 
 
 class SettingError(Exception):
@@ -280,11 +281,11 @@ def required(spec: type[SettingsSection], name: str, value: Any, why: str = "") 
 def bounded(
     spec: type[SettingsSection],
     name: str,
-    value: float,
+    value: Number,
     *,
     minimum: float | None = None,
     maximum: float | None = None,
-) -> Any:
+) -> Number:
     """`value` when within its bounds, else `SettingError` naming the key."""
     if minimum is not None and value < minimum:
         raise SettingError(spec.key(name), f"must be at least {minimum}, got {value}")
