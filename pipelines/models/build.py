@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dlt
 import sqlglot
+from dlt.destinations.job_client_impl import SqlJobClientBase
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -149,7 +150,10 @@ def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") 
 def _output_columns(query: exp.Query) -> list[str]:
     """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
     try:
-        qualified = qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False)
+        qualified = cast(  # qualify returns the query it is given, typed as any Expression
+            exp.Query,
+            qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False),
+        )
     except SqlglotError:
         return query.named_selects
     return qualified.named_selects
@@ -445,7 +449,8 @@ def build_models(
             schema: bool(_storage_columns(job_client, f"{schema}._dlt_loads"))
             for schema in {table.split(".")[0] for table in columns}
         }
-        db = _Warehouse(job_client.sql_client, report.dialect)
+        # dlt types the client as any destination's; the warehouse's (DuckDB, BigQuery) is SQL.
+        db = _Warehouse(cast(SqlJobClientBase, job_client).sql_client, report.dialect)
         schemas = {
             table.split(".")[0]
             for table in (SETTINGS_TABLE, STATUSES_TABLE, incremental.STATE_TABLE)

@@ -32,10 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.job_client_impl import SqlJobClientBase
 from requests import Session
 
 from pipelines.push.delivery import (
@@ -218,7 +219,8 @@ def push(
         return report
     dataset = dlt.dataset(destination or warehouse.destination(), LEDGER_TABLE.split(".")[0])
     with dataset.destination_client as job_client:
-        ledger = Ledger(job_client.sql_client, dataset.destination_dialect)
+        # dlt types the client as any destination's; the warehouse's (DuckDB, BigQuery) is SQL.
+        ledger = Ledger(cast(SqlJobClientBase, job_client).sql_client, dataset.destination_dialect)
         if not dry_run:
             ledger.ensure()
         for target in targets:

@@ -219,7 +219,9 @@ def resolve(spec: type[Spec]) -> Spec:
     cannot be read as its type."""
     *parents, section = spec.SECTION.split(".")
     blank = spec()
-    blank.__section__ = section
+    # dlt declares `__section__` a ClassVar but reads it off the instance: set per instance,
+    # the spec class is left as it is.
+    blank.__section__ = section  # type: ignore[misc]
     try:
         # A clean section context: inside a dlt pipeline or source, dlt would otherwise look
         # under that one first (`SOURCES__INFINITY__HTTP__TIMEOUT_SECONDS`).

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import dlt
 import duckdb
+from dlt.destinations.job_client_impl import SqlJobClientBase
 
 from pipelines.push.ledger import LEDGER_TABLE
 from pipelines.runtime import dlt_private, warehouse
@@ -58,7 +59,9 @@ def report() -> str:
     if warehouse.kind() != "duckdb":
         dataset = dlt.dataset(warehouse.destination(), DATASETS[0])
         with dataset.destination_client as job_client:
-            lines = [f"Warehouse: {warehouse.kind()}", *_lines(_SqlClient(job_client.sql_client))]
+            # dlt types the client as any destination's; BigQuery's is SQL.
+            client = _SqlClient(cast(SqlJobClientBase, job_client).sql_client)
+            lines = [f"Warehouse: {warehouse.kind()}", *_lines(client)]
         return "\n".join(lines + _last_run_lines())
     path = warehouse.duckdb_path()
     if not path.exists():

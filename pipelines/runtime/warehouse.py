@@ -76,7 +76,8 @@ def _bigquery() -> Any:
     raw = settings.resolve(spec)
     project = settings.required(spec, "project_id", raw.project_id)
     return dlt.destinations.bigquery(
-        credentials=Credentials(token="emulator", quota_project_id=project),
+        # dlt annotates service-account credentials but takes google-auth's own too.
+        credentials=Credentials(token="emulator", quota_project_id=project),  # type: ignore[arg-type]
         project_id=project,
         location=raw.location,
     )
@@ -97,14 +98,14 @@ def cluster_by_load(resources: Iterable[Any]) -> None:
         bigquery_adapter(resource, cluster=[LOAD_ID])
 
 
-def lock_holder(error: BaseException) -> str | None:
+def lock_holder(error: BaseException | None) -> str | None:
     """The 'program (PID n)' DuckDB names in a lock conflict, if `error` is one."""
     while error is not None:
         text = str(error)
         if "Could not set lock on file" in text:
             match = _LOCK_HOLDER.search(text)
             return match.group("holder").strip() if match else "another process"
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        error = error.__cause__ or error.__context__
     return None
 
 
