@@ -64,9 +64,10 @@ test-shifted: $(STAMP) faketime ## the test suite with the clock moved SHIFT ahe
 test-bigquery: $(STAMP) $(BQ_STAMP) ## the BigQuery tests: sync, models and push on the local-bigquery emulator
 	$(PY) -m pytest -m bigquery
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, mypy type check ([tool.mypy] in pyproject.toml)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -278,13 +278,13 @@ class FootprintsEmulator(EmulatorServer):
             new.append(_Lead((to_ms(created), lead_id), _listed(lead), _compact_json(lead)))
         with self._lock:
             seen: set[str] = set()
-            for lead in new:
-                lead_id = lead.key[1]
+            for entry in new:
+                lead_id = entry.key[1]
                 if lead_id in self._leads or lead_id in seen:
                     raise ValueError(f"lead _id already present: {lead_id}")
                 seen.add(lead_id)
-            for lead in new:
-                self._leads[lead.key[1]] = lead
+            for entry in new:
+                self._leads[entry.key[1]] = entry
             listed = sorted((lead for lead in new if lead.listed), key=lambda lead: lead.key)
             if listed and self._listed_keys and listed[0].key < self._listed_keys[-1]:
                 self._listed = sorted(self._listed + listed, key=lambda lead: lead.key)

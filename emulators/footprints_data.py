@@ -277,7 +277,9 @@ def generate_footprints(
     return FootprintsData(leads, actions, customers, references)
 
 
-def _references(rng: random.Random, oid: ObjectIds, start_ms: int) -> dict[str, list[dict]]:
+def _references(
+    rng: random.Random, oid: ObjectIds, start_ms: int
+) -> dict[str, list[dict[str, Any]]]:
     """The reference lists, created during the year and a bit before `start`."""
 
     def created() -> int:
@@ -288,7 +290,7 @@ def _references(rng: random.Random, oid: ObjectIds, start_ms: int) -> dict[str, 
         return oid(ms), iso_ms(ms)
 
     categories = [{"_id": oid(created()), "name": name} for name in _CATEGORIES]
-    offers = []
+    offers: list[dict[str, Any]] = []
     for index in range(_OFFER_COUNT):
         category = categories[index % len(categories)]
         tier = _OFFER_TIERS[index // len(categories)]
@@ -451,6 +453,7 @@ class _People:
         number = len(self.people)
         kind = rng.random()
         spellings: tuple[str, ...] = ()
+        phone: str | None
         if kind < 0.6 and self.callers:
             e164 = self.callers[number % len(self.callers)]
             spellings = _uk_spellings(e164)
@@ -496,7 +499,11 @@ class _People:
 
 class _Leads:
     def __init__(
-        self, rng: random.Random, oid: ObjectIds, references: dict[str, list[dict]], end_ms: int
+        self,
+        rng: random.Random,
+        oid: ObjectIds,
+        references: dict[str, list[dict[str, Any]]],
+        end_ms: int,
     ) -> None:
         self.rng = rng
         self.oid = oid
@@ -513,7 +520,9 @@ class _Leads:
         # lead _id -> (createdAt, timestampStatusChange) in ms, so customers need not parse them.
         self.times: dict[str, tuple[int, int]] = {}
 
-    def lead(self, created_ms: int, person: dict[str, Any]) -> tuple[dict, list[dict]]:
+    def lead(
+        self, created_ms: int, person: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         rng = self.rng
         random_ = rng.random
         # One lead in ten came in through the API with createdAt as `Y-m-d H:i:s` text, which
@@ -666,7 +675,7 @@ def customer_key(email: Any, phone: Any) -> tuple[str, str] | None:
 def _customers(
     leads: list[dict[str, Any]],
     times: dict[str, tuple[int, int]],
-    references: dict[str, list[dict]],
+    references: dict[str, list[dict[str, Any]]],
     oid: ObjectIds,
     rng: random.Random,
 ) -> list[dict[str, Any]]:
@@ -784,7 +793,7 @@ def history_entry(
     }
 
 
-def _populated_categories(references: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+def _populated_categories(references: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Offer categories as a profile's interactionsTimeline embeds them, offers and all."""
     locations = [location["_id"] for location in references["locations"]]
     consultants = [u for u in references["business_users"] if u["role"] == "consultant"]

@@ -55,7 +55,7 @@ BAD_REQUEST_CODE = 4
 SUCCESS_BODY = {"message": "Event(s) tracked successfully"}
 
 
-class _Object(dict):
+class _Object(dict[str, Any]):
     """A parsed JSON object that remembers which of its keys were repeated."""
 
     __slots__ = ("repeated",)

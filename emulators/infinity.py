@@ -52,6 +52,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -494,10 +495,12 @@ def _select(
         return page
     matched = [rows[index] for index in range(low, high) if wanted(rows[index])]
     for sort in reversed(sorts):
-        matched.sort(
-            key=lambda row, field=sort.field: _sort_key(row.value(field)), reverse=sort.descending
-        )
+        matched.sort(key=partial(_row_sort_key, sort.field), reverse=sort.descending)
     return matched[:limit]
+
+
+def _row_sort_key(field: str, row: _Row) -> tuple[int, int, str]:
+    return _sort_key(row.value(field))
 
 
 def _sort_key(value: str) -> tuple[int, int, str]:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
 DEFAULT_FIRST_ROW_ID = 141247288
@@ -558,7 +559,7 @@ class _Rows:
             duration = min(int(self.rng.lognormvariate(4.6, 1.0)), 3600) + ivr + queue
             # Keyword counts 0-7 each, from one draw.
             bits = self.rng.getrandbits(18)
-            counts = [str((bits >> shift) & 7) for shift in (0, 3, 6, 9, 12, 15)]
+            counts: Sequence[str] = [str((bits >> shift) & 7) for shift in (0, 3, 6, 9, 12, 15)]
             operator_score = 10 * ((bits & 7) - ((bits >> 6) & 7))
             contact_score = 10 * (((bits >> 9) & 7) - ((bits >> 15) & 7))
         else:
@@ -662,7 +663,9 @@ class _Rows:
         }
 
 
-def _landing_query(channel: tuple, campaign: tuple[str, str, str, str], rng: random.Random) -> str:
+def _landing_query(
+    channel: tuple[Any, ...], campaign: tuple[str, str, str, str], rng: random.Random
+) -> str:
     """The query string of a visitor's landing page: UTM tags, and a click id for paid search."""
     _, _, ch_type, _, utm_source, _ = channel
     if not utm_source:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from emulators.footprints import FootprintsEmulator
 from emulators.footprints_data import (
@@ -164,7 +165,7 @@ class Scenario:
         return len(triggers) + len(raw), sum(len(batch.leads) for batch in batches)
 
 
-def _created(lead: dict) -> datetime:
+def _created(lead: dict[str, Any]) -> datetime:
     created = parse_timestamp(lead.get("createdAt"))
     if created is None:
         raise ValueError(f"generated lead without a readable createdAt: {lead['_id']}")

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -148,7 +148,10 @@ def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") 
 def _output_columns(query: exp.Query) -> list[str]:
     """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
     try:
-        qualified = qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False)
+        qualified = cast(  # qualify returns the query it is given, typed as any Expression
+            exp.Query,
+            qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False),
+        )
     except SqlglotError:
         return query.named_selects
     return qualified.named_selects

@@ -81,6 +81,7 @@ LOAD_ID = "_dlt_load_id"
 FULL_ABOVE = 0.1
 # Part of the fingerprint: a change to the rules in this module makes the next build full.
 RULES_VERSION = "1"
+_VOLATILE: tuple[type[exp.Expression], ...]
 _VOLATILE = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.CurrentDatetime)
 _VOLATILE += (exp.Rand, exp.Uuid)
 _VOLATILE_NAMES = frozenset({"NOW", "TODAY", "RANDOM", "GET_CURRENT_TIMESTAMP", "GEN_RANDOM_UUID"})

@@ -56,7 +56,12 @@ from pipelines.runtime import settings, warehouse
 from pipelines.runtime.settings import SettingError, SyncError
 from pipelines.runtime.warehouse import Warehouse
 
-TARGETS: dict[str, Any] = {"qubit": QubitTarget, "owox": OwoxTarget, "gameball": GameballTarget}
+# Typed as the protocol, so mypy checks that each target class conforms to `Target`.
+TARGETS: dict[str, type[Target]] = {
+    "qubit": QubitTarget,
+    "owox": OwoxTarget,
+    "gameball": GameballTarget,
+}
 # Requests per worker between two ledger writes: fewer writes against at most this many
 # deliveries left unknown by a crash (targets that do not de-duplicate).
 _REQUESTS_PER_GROUP = 8

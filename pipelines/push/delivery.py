@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from requests import Response, Session
 
@@ -93,13 +93,28 @@ class Pending:
 
 
 class Target(Protocol):
-    """A push target: how its rows become payloads and how a batch of them is sent."""
+    """A push target: how its rows become payloads and how a batch of them is sent.
+
+    `push` reads `required_keys` off the class (`push.TARGETS`) before making one with
+    `from_config`; everything else off the instance.
+    """
 
     name: ClassVar[str]
     table: ClassVar[str]  # the outbound model it reads
     id_column: ClassVar[str]  # that model's deterministic id
     deduplicates: ClassVar[bool]  # the target drops repeats itself: send first, record after
-    batch_size: int
+    # Its dotted setting keys: none of them set means the target is not configured (skipped).
+    required_keys: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_config(cls) -> Self:
+        """Read and check its settings; raises `SettingError` naming the key."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per request (a setting for some targets, fixed at 1 for others)."""
+        ...
 
     def payload(self, row: dict[str, Any]) -> dict[str, Any]: ...
 

@@ -6,6 +6,7 @@ tests/runtime/test_dlt_private.py fails loudly when a dlt upgrade moves or chang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +23,20 @@ __all__ = [
 ]
 
 
-def source_state(state: dict[str, Any], source: str) -> dict[str, Any]:
+def source_state(state: Mapping[str, Any], source: str) -> dict[str, Any]:
     """A source's part of a pipeline state (local, or decompressed from the warehouse)."""
     return state.get("sources", {}).get(source, {})
 
 
 def incremental_last_value(
-    state: dict[str, Any], source: str, resource: str, cursor: str
+    state: Mapping[str, Any], source: str, resource: str, cursor: str
 ) -> Any | None:
     """The last value a resource's `dlt.sources.incremental(cursor)` saved, or None."""
     resources = source_state(state, source).get("resources", {})
     return resources.get(resource, {}).get("incremental", {}).get(cursor, {}).get("last_value")
 
 
-def incremental_resources(state: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+def incremental_resources(state: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
     """resource name -> its saved incremental cursors, for every resource of `source`."""
     resources = source_state(state, source).get("resources", {})
     return {name: value.get("incremental", {}) for name, value in resources.items()}

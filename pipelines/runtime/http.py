@@ -23,6 +23,7 @@ from dlt.sources.helpers.requests.session import Session
 from requests import PreparedRequest, Response
 from requests.exceptions import ConnectionError, ConnectTimeout
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_any,
     retry_if_exception,
@@ -96,6 +97,12 @@ def never_sent(error: BaseException) -> bool:
     return False
 
 
+def _last_outcome(state: RetryCallState) -> Any:
+    """Once the retries give up, the last attempt's answer (or its exception, raised)."""
+    assert state.outcome is not None  # tenacity sets it before calling back
+    return state.outcome.result()
+
+
 def retrying_session(policy: RetryPolicy | None = None, *, idempotent: bool = True) -> Session:
     """A `requests` session that retries as the policy (or `[http]` config) says.
 
@@ -122,8 +129,9 @@ def retrying_session(policy: RetryPolicy | None = None, *, idempotent: bool = Tr
         retry=retry,
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total),
         reraise=True,
-        retry_error_callback=lambda state: state.outcome.result(),
+        retry_error_callback=_last_outcome,
     )
+    # Wrapping one session's bound `send` in place; mypy refuses any assignment to a method.
     session.send = retrying.wraps(session.send)  # type: ignore[method-assign]
     return session
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import SupportsPipeline
 
 from pipelines.runtime import dlt_private, settings, warehouse
 from pipelines.runtime.report import RunReport
@@ -31,7 +30,7 @@ def pipelines_dir() -> Path:
     return path
 
 
-def make_pipeline(name: str) -> SupportsPipeline:
+def make_pipeline(name: str) -> dlt.Pipeline:
     # Arrow tables (Infinity's) get the `_dlt_load_id` of the load that wrote each row too, as
     # dict rows always do: the incremental model build tells changed rows by it.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True

@@ -28,7 +28,10 @@ log = logging.getLogger("pipelines")
 
 SOURCES = ("infinity", "footprints")  # the order `sync` extracts them in
 # Each source checks its settings before any request, and loads itself in its own way.
-SETTINGS = {"infinity": InfinitySettings, "footprints": FootprintsSettings}
+SETTINGS: dict[str, type[InfinitySettings] | type[FootprintsSettings]] = {
+    "infinity": InfinitySettings,
+    "footprints": FootprintsSettings,
+}
 EXTRACT = {"infinity": infinity_load.extract, "footprints": footprints_load.extract}
 # A source none of whose keys is set is not in use: `sync` skips it and says so. One with
 # some keys set is in use, and a missing one fails the run before any request.

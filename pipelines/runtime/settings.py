@@ -30,6 +30,7 @@ from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionConte
 from dlt.common.typing import TSecretStrValue
 
 Spec = TypeVar("Spec", bound="SettingsSection")
+Number = TypeVar("Number", int, float)
 
 
 class SettingError(Exception):
@@ -218,7 +219,9 @@ def resolve(spec: type[Spec]) -> Spec:
     cannot be read as its type."""
     *parents, section = spec.SECTION.split(".")
     blank = spec()
-    blank.__section__ = section
+    # dlt declares `__section__` a ClassVar but reads it off the instance: set per instance,
+    # the spec class is left as it is.
+    blank.__section__ = section  # type: ignore[misc]
     try:
         # A clean section context: inside a dlt pipeline or source, dlt would otherwise look
         # under that one first (`SOURCES__INFINITY__HTTP__TIMEOUT_SECONDS`).
@@ -280,11 +283,11 @@ def required(spec: type[SettingsSection], name: str, value: Any, why: str = "") 
 def bounded(
     spec: type[SettingsSection],
     name: str,
-    value: float,
+    value: Number,
     *,
     minimum: float | None = None,
     maximum: float | None = None,
-) -> Any:
+) -> Number:
     """`value` when within its bounds, else `SettingError` naming the key."""
     if minimum is not None and value < minimum:
         raise SettingError(spec.key(name), f"must be at least {minimum}, got {value}")

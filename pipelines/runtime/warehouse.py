@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import dlt
 import duckdb
 import sqlglot
+from dlt.destinations.job_client_impl import SqlJobClientBase
 from sqlglot import exp
 
 from pipelines.runtime import settings
@@ -81,7 +82,8 @@ def _bigquery() -> Any:
     raw = settings.resolve(spec)
     project = settings.required(spec, "project_id", raw.project_id)
     return dlt.destinations.bigquery(
-        credentials=Credentials(token="emulator", quota_project_id=project),
+        # dlt annotates service-account credentials but takes google-auth's own too.
+        credentials=Credentials(token="emulator", quota_project_id=project),  # type: ignore[arg-type]
         project_id=project,
         location=raw.location,
     )
@@ -102,14 +104,14 @@ def cluster_by_load(resources: Iterable[Any]) -> None:
         bigquery_adapter(resource, cluster=[LOAD_ID])
 
 
-def lock_holder(error: BaseException) -> str | None:
+def lock_holder(error: BaseException | None) -> str | None:
     """The 'program (PID n)' DuckDB names in a lock conflict, if `error` is one."""
     while error is not None:
         text = str(error)
         if "Could not set lock on file" in text:
             match = _LOCK_HOLDER.search(text)
             return match.group("holder").strip() if match else "another process"
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        error = error.__cause__ or error.__context__
     return None
 
 
@@ -164,7 +166,9 @@ class Warehouse:
     analyst's open session is no obstacle.
     """
 
-    def __init__(self, client: Any, dialect: str, job_client: Any = None) -> None:
+    def __init__(
+        self, client: Any, dialect: str, job_client: SqlJobClientBase | None = None
+    ) -> None:
         self.client = client
         self.dialect = dialect
         self.job_client = job_client
@@ -270,6 +274,8 @@ class Warehouse:
     def storage_columns(self, table: str) -> dict[str, Any]:
         """The columns of `schema.table` in dlt's terms (types as dlt loads them); empty if
         there is no such table."""
+        if self.job_client is None:
+            raise TypeError("storage_columns needs the warehouse through dlt (`connect`)")
         schema, name = table.split(".")
         with self.job_client.sql_client.with_alternative_dataset_name(schema):
             return dict(dict(self.job_client.get_storage_tables([name])).get(name) or {})
@@ -300,7 +306,9 @@ def connect(dlt_destination: Any = None, dataset: str = "staging") -> Iterator[W
     """
     found = dlt.dataset(dlt_destination or destination(), dataset, schema=dlt.Schema(dataset))
     with found.destination_client as job_client:
-        yield Warehouse(job_client.sql_client, found.destination_dialect, job_client)
+        # dlt types the client as any destination's; the warehouse's (DuckDB, BigQuery) is SQL.
+        sql_job_client = cast(SqlJobClientBase, job_client)
+        yield Warehouse(sql_job_client.sql_client, found.destination_dialect, sql_job_client)
 
 
 @contextmanager

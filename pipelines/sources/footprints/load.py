@@ -6,10 +6,12 @@ mid-backfill resumes from there. A re-read lead whose content hash is unchanged 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from dlt.common.destination import TLoaderFileFormat
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.runtime import dlt_private, warehouse
@@ -46,7 +48,7 @@ def extract(report: RunReport, progress: Progress, backfill: Any = None) -> None
     # Parquet, not dlt's default INSERT statements: several times faster into DuckDB. BigQuery
     # cannot load dlt's json columns (nested lists in the CRM's records) from parquet, but
     # loads them natively from jsonl.
-    file_format = "parquet" if warehouse.kind() == "duckdb" else "jsonl"
+    file_format: TLoaderFileFormat = "parquet" if warehouse.kind() == "duckdb" else "jsonl"
     for number, days in enumerate(day_chunks(first, today, config.days_per_load), start=1):
         known = warehouse.while_warehouse_free(partial(known_lead_hashes, pipeline, days[0]), wait)
         chunk = fetch_chunk(
@@ -83,7 +85,7 @@ def known_lead_hashes(pipeline: Any, since: date) -> dict[str, str]:
     return {str(lead_id): str(content_hash) for lead_id, content_hash in rows or []}
 
 
-def leads_cursor(state: dict[str, Any]) -> date | None:
+def leads_cursor(state: Mapping[str, Any]) -> date | None:
     """The last day whose leads are all loaded, from dlt state (local or restored)."""
     value = dlt_private.source_state(state, "footprints").get("leads_complete_through")
     return date.fromisoformat(value) if value else None

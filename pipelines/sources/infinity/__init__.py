@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import dlt
 import pyarrow as pa
+from dlt.common.schema.typing import TUpsertStrategyDict
 
 from pipelines.runtime.progress import PageReport
 from pipelines.runtime.settings import SyncError
@@ -38,7 +39,7 @@ from pipelines.sources.infinity.columns import (
 )
 from pipelines.sources.infinity.settings import Backfill, InfinitySettings
 
-UPSERT = {"disposition": "merge", "strategy": "upsert"}
+UPSERT: TUpsertStrategyDict = {"disposition": "merge", "strategy": "upsert"}
 
 
 T = TypeVar("T")

@@ -211,7 +211,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def rejected_rows(route: str, lines: list[BrokenLine], reason: str | None = None) -> list[dict]:
+def rejected_rows(
+    route: str, lines: list[BrokenLine], reason: str | None = None
+) -> list[dict[str, Any]]:
     """Rows for `triggers_rejected`; the id makes a re-fetched line replace, not repeat."""
     fetched_at = datetime.now(UTC)
     return [

@@ -13,6 +13,7 @@ appended when every row it can fetch is new and merged otherwise.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -131,7 +132,7 @@ def _undo_uncertain_row_copies(pipeline: Any) -> None:
             log.info("infinity: re-running an interrupted copy into %s exactly once", table)
 
 
-def infinity_cursors(state: dict[str, Any]) -> dict[str, int]:
+def infinity_cursors(state: Mapping[str, Any]) -> dict[str, int]:
     """route resource -> last loaded rowId, from dlt state (local or restored)."""
     cursors = {}
     for name, incremental in dlt_private.incremental_resources(state, "infinity").items():
