@@ -52,7 +52,7 @@ from pipelines.models.settings import (
     settings_select,
     statuses_select,
 )
-from pipelines.models.tables import RAW_TRIGGERS
+from pipelines.models.tables import RAW_LEADS, RAW_TRIGGERS
 from pipelines.runtime import warehouse
 from pipelines.runtime.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
 from pipelines.runtime.warehouse import Warehouse
@@ -465,7 +465,7 @@ def _update_changed_leads(
     by_table = {model.table: model for model in models}
     db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
     changed = db.count(incremental.CHANGED_LEADS_TABLE)
-    leads = state.inputs[incremental.RAW_LEADS].rows
+    leads = state.inputs[RAW_LEADS].rows
     if changed > incremental.FULL_ABOVE * leads:
         db.drop(incremental.CHANGED_LEADS_TABLE)
         return f"{changed:,} of {leads:,} leads changed since the last build"
