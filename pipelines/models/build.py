@@ -42,11 +42,9 @@ from typing import Any
 import dlt
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.qualify import qualify
 
 from pipelines.models import incremental
-from pipelines.models.plan import SQL_DIR, Model, ModelError, plan
+from pipelines.models.plan import SQL_DIR, Model, ModelError, plan, returned_columns
 from pipelines.models.settings import (
     SETTINGS_TABLE,
     STATUSES_TABLE,
@@ -140,19 +138,14 @@ def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") 
     the blocks that hold them.
     """
     create = exp.Create(this=exp.to_table(table), kind=kind.upper(), replace=True, expression=query)
-    if dialect == "bigquery" and kind == "table" and incremental.LEAD_ID in _output_columns(query):
+    if dialect == "bigquery" and kind == "table" and _has_lead_id(query):
         cluster = exp.Cluster(expressions=[exp.column(incremental.LEAD_ID)])
         create.set("properties", exp.Properties(expressions=[cluster]))
     return to_dialect(create, dialect)
 
 
-def _output_columns(query: exp.Query) -> list[str]:
-    """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
-    try:
-        qualified = qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False)
-    except SqlglotError:
-        return query.named_selects
-    return qualified.named_selects
+def _has_lead_id(query: exp.Query) -> bool:
+    return incremental.LEAD_ID in (returned_columns(query) or ())
 
 
 def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:

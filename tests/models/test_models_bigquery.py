@@ -1,5 +1,5 @@
 """Every model written for BigQuery: it parses in BigQuery's dialect and uses nothing BigQuery
-lacks, and the model files keep the layout rules (grain comment, staging renames only)."""
+lacks, and the model files keep the layout rules (grain lines, staging renames only)."""
 
 from __future__ import annotations
 
@@ -80,11 +80,12 @@ def test_models_bigquery_check_fails_on_what_bigquery_lacks(
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
-def test_models_start_with_a_one_line_grain_comment(model: Model) -> None:
-    first, second = model.sql.splitlines()[:2]
+def test_models_start_with_their_grain_then_one_line_saying_it(model: Model) -> None:
+    first, second, third = model.sql.splitlines()[:3]
 
-    assert first.startswith("-- one row per ")
-    assert not second.startswith("--")
+    assert first == f"-- grain: {', '.join(model.grain)}"
+    assert second.startswith("-- one row per ")
+    assert not third.startswith("--")
 
 
 @pytest.mark.parametrize(
