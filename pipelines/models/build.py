@@ -9,6 +9,9 @@
 - The first build runs every select in full (`create or replace table ... as`). Later builds
   redo only the leads that changed since the last one, with results identical to a full
   build, or build in full when that cannot be told: `pipelines.models.incremental` says how.
+- A build that changed any row ends by checking each table's grain
+  (`pipelines.models.contracts`): a breach fails it like a SQL error, before its state is
+  written.
 - On DuckDB a build is one transaction: a build that fails or is killed leaves every table as
   the last build left it. BigQuery has no DDL in transactions: there each statement commits
   on its own, and the state the next build compares with is removed first, so a build that
@@ -43,7 +46,7 @@ import dlt
 import sqlglot
 from sqlglot import exp
 
-from pipelines.models import incremental
+from pipelines.models import contracts, incremental
 from pipelines.models.plan import SQL_DIR, Model, ModelError, plan, returned_columns
 from pipelines.models.settings import (
     SETTINGS_TABLE,
@@ -420,7 +423,7 @@ def build_models(
         SettingError: A setting is invalid, or names a custom field the triggers lack.
         ModelError: A model could not be read, ordered or built; names its file and line.
             On DuckDB nothing was changed (one transaction); `error.report` lists the models
-            that ran before it.
+            that ran before it. `ContractBreached` (a subclass): a table broke its grain.
     """
     started = time.monotonic()
     config = config or ModelSettings.from_config()
@@ -470,6 +473,15 @@ def build_models(
                 if reason is not None:
                     report.mode, report.reason = "full", reason
                     _build_in_full(db, models, report, on_model)
+                # Before the state is written: a build that breaks a grain is never the
+                # base of an incremental one (`pipelines.models.contracts`).
+                if report.mode == "full" or report.changed_leads:
+                    contracts.check_grains(
+                        models,
+                        lambda query: db.execute(to_dialect(query, db.dialect)),
+                        changed_only=report.mode == "incremental",
+                    )
+                db.drop(incremental.CHANGED_LEADS_TABLE)
                 db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
         except ModelError as error:
             report.seconds = time.monotonic() - started
@@ -524,8 +536,9 @@ def _update_changed_leads(
     report: ModelsReport,
     on_model: Callable[[ModelRun], None] | None,
 ) -> str | None:
-    """Redo the rows of the leads that changed since `previous`; or, when so many changed
-    that a full build is as fast, change nothing and return why to build in full."""
+    """Redo the rows of the leads that changed since `previous`, leaving their ids in
+    `CHANGED_LEADS_TABLE` for the grain checks; or, when so many changed that a full build
+    is as fast, change nothing and return why to build in full."""
     by_table = {model.table: model for model in models}
     db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
     changed = db.count(incremental.CHANGED_LEADS_TABLE)
@@ -551,5 +564,4 @@ def _update_changed_leads(
         report.runs.append(run)
         if on_model:
             on_model(run)
-    db.drop(incremental.CHANGED_LEADS_TABLE)
     return None
