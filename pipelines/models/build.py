@@ -9,6 +9,9 @@
 - The first build runs every select in full (`create or replace table ... as`). Later builds
   redo only the leads that changed since the last one, with results identical to a full
   build, or build in full when that cannot be told: `pipelines.models.incremental` says how.
+- A build that changed any row ends by checking each table's grain
+  (`pipelines.models.contracts`): a breach fails it like a SQL error, before its state is
+  written.
 - On DuckDB a build is one transaction: a build that fails or is killed leaves every table as
   the last build left it. BigQuery has no DDL in transactions: there each statement commits
   on its own, and the state the next build compares with is removed first, so a build that
@@ -36,15 +39,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.qualify import qualify
 
-from pipelines.models import incremental
-from pipelines.models.plan import SQL_DIR, Model, ModelError, plan
+from pipelines.models import contracts, incremental
+from pipelines.models.plan import SQL_DIR, Model, ModelError, plan, returned_columns
 from pipelines.models.settings import (
     SETTINGS_TABLE,
     STATUSES_TABLE,
@@ -139,22 +140,14 @@ def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") 
     the blocks that hold them.
     """
     create = exp.Create(this=exp.to_table(table), kind=kind.upper(), replace=True, expression=query)
-    if dialect == "bigquery" and kind == "table" and incremental.LEAD_ID in _output_columns(query):
+    if dialect == "bigquery" and kind == "table" and _has_lead_id(query):
         cluster = exp.Cluster(expressions=[exp.column(incremental.LEAD_ID)])
         create.set("properties", exp.Properties(expressions=[cluster]))
     return to_dialect(create, dialect)
 
 
-def _output_columns(query: exp.Query) -> list[str]:
-    """The names of the columns `query` returns, stars expanded where its CTEs tell them."""
-    try:
-        qualified = cast(  # qualify returns the query it is given, typed as any Expression
-            exp.Query,
-            qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False),
-        )
-    except SqlglotError:
-        return query.named_selects
-    return qualified.named_selects
+def _has_lead_id(query: exp.Query) -> bool:
+    return incremental.LEAD_ID in (returned_columns(query) or ())
 
 
 def create_table_sql(table: str, query: exp.Query, dialect: str) -> str:
@@ -358,7 +351,7 @@ def build_models(
         SettingError: A setting is invalid, or names a custom field the triggers lack.
         ModelError: A model could not be read, ordered or built; names its file and line.
             On DuckDB nothing was changed (one transaction); `error.report` lists the models
-            that ran before it.
+            that ran before it. `ContractBreached` (a subclass): a table broke its grain.
     """
     started = time.monotonic()
     config = config or ModelSettings.from_config()
@@ -406,6 +399,15 @@ def build_models(
                 if reason is not None:
                     report.mode, report.reason = "full", reason
                     _build_in_full(db, models, report, on_model)
+                # Before the state is written: a build that breaks a grain is never the
+                # base of an incremental one (`pipelines.models.contracts`).
+                if report.mode == "full" or report.changed_leads:
+                    contracts.check_grains(
+                        models,
+                        lambda query: db.execute(to_dialect(query, db.dialect)),
+                        changed_only=report.mode == "incremental",
+                    )
+                db.drop(incremental.CHANGED_LEADS_TABLE)
                 db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
         except ModelError as error:
             report.seconds = time.monotonic() - started
@@ -460,8 +462,9 @@ def _update_changed_leads(
     report: ModelsReport,
     on_model: Callable[[ModelRun], None] | None,
 ) -> str | None:
-    """Redo the rows of the leads that changed since `previous`; or, when so many changed
-    that a full build is as fast, change nothing and return why to build in full."""
+    """Redo the rows of the leads that changed since `previous`, leaving their ids in
+    `CHANGED_LEADS_TABLE` for the grain checks; or, when so many changed that a full build
+    is as fast, change nothing and return why to build in full."""
     by_table = {model.table: model for model in models}
     db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
     changed = db.count(incremental.CHANGED_LEADS_TABLE)
@@ -487,5 +490,4 @@ def _update_changed_leads(
         report.runs.append(run)
         if on_model:
             on_model(run)
-    db.drop(incremental.CHANGED_LEADS_TABLE)
     return None

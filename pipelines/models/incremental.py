@@ -258,6 +258,11 @@ def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
     )
 
 
+def changed_rows(table: str) -> exp.Select:
+    """The changed leads' rows of `table`."""
+    return exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads())
+
+
 def restricted(model: Model, lead_keyed: set[str]) -> exp.Query:
     """`model`'s select, for the changed leads only.
 
@@ -267,10 +272,7 @@ def restricted(model: Model, lead_keyed: set[str]) -> exp.Query:
     """
     query = replace_tables(
         model.query,
-        {
-            table: exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads())
-            for table in model.reads & lead_keyed
-        },
+        {table: changed_rows(table) for table in model.reads & lead_keyed},
     )
     return (
         exp.select("*")

@@ -5,8 +5,10 @@
   `staging`, intermediate -> `intermediate`, marts -> `analytics`, outbound -> `outbound`.
 - Order: sqlglot lists the tables each model reads; a model is built after the models that
   create them. A table no model creates is an input: a raw table or a settings table.
-- A model's first line states its grain in a form the build checks (`-- grain: lead_id` or
-  `-- grain: lead_id, call_id`), then says in words what one row is.
+- A model's first line states its grain, the columns that tell its rows apart, in a form the
+  build checks (`-- grain: lead_id` or `-- grain: lead_id, call_id`;
+  `pipelines.models.contracts`); the second says in words what one row is. A model without
+  that line, or whose grain names a column its select does not return, is refused here.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
 
 from pipelines.models.settings import (
     CUSTOM_FIELDS_GRAIN,
@@ -39,6 +42,8 @@ LAYERS = {
     "outbound": "outbound",
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_COLUMN = r"[a-z_][a-z0-9_]*"
+_GRAIN = re.compile(rf"^--\s*grain:\s*(?P<columns>{_COLUMN}(?:\s*,\s*{_COLUMN})*)\s*$")
 
 
 class ModelError(SyncError):
@@ -57,6 +62,7 @@ class Model:
     sql: str  # the select as written (or generated), in DuckDB's dialect
     query: exp.Query
     reads: frozenset[str]
+    grain: tuple[str, ...]  # the columns no two rows share, none of them null
 
     @property
     def kind(self) -> str:
@@ -98,9 +104,75 @@ def _reads(query: exp.Query, origin: str) -> frozenset[str]:
     return frozenset(tables)
 
 
+def returned_columns(query: exp.Query) -> tuple[str, ...] | None:
+    """The names of the columns `query` returns; None when a star over a table hides them.
+
+    Models end with `select * from <cte>`: that star is followed through the CTEs by name,
+    which costs nothing. Any other star is expanded by sqlglot's `qualify`, as far as the CTEs
+    tell, which costs about 5 ms a model: discovery, run by every build, stays fast.
+    """
+    ctes = {cte.alias_or_name: cte.this for cte in query.ctes}
+    select: exp.Expression = query
+    while isinstance(select, exp.Select) and (cte := _star_over_cte(select, ctes)):
+        select = ctes.pop(cte)  # popped: a CTE is followed once
+    names = select.named_selects if isinstance(select, exp.Query) else []
+    if names and "*" not in names:
+        return tuple(names)
+    try:
+        qualified = cast(  # qualify returns the query it is given, typed as any Expression
+            exp.Query,
+            qualify(query.copy(), dialect=SOURCE_DIALECT, validate_qualify_columns=False),
+        )
+    except SqlglotError:
+        return None
+    names = qualified.named_selects
+    return None if not names or "*" in names else tuple(names)
+
+
+def _star_over_cte(select: exp.Select, ctes: dict[str, exp.Expression]) -> str | None:
+    """The CTE `select` returns every column of (`select * from <cte>`), if that is all it is."""
+    source = select.args.get("from_")
+    star = select.expressions[0] if len(select.expressions) == 1 else None
+    if (
+        isinstance(star, exp.Star)
+        and not any(star.args.values())  # no exclude, replace or rename
+        and source is not None
+        and isinstance(source.this, exp.Table)
+        and not source.this.db
+        and source.this.name in ctes
+        and not select.args.get("joins")
+    ):
+        return source.this.name
+    return None
+
+
+def _grain(sql: str, origin: str) -> tuple[str, ...]:
+    """The columns line 1 names (`-- grain: lead_id, call_id`)."""
+    first = sql.split("\n", 1)[0].strip()
+    match = _GRAIN.match(first)
+    if match is None:
+        raise ModelError(
+            f"{origin}:1: the first line states the model's grain, as "
+            f"`-- grain: <column>[, <column>...]` (lowercase names); found {first!r}"
+        )
+    grain = tuple(column.strip() for column in match["columns"].split(","))
+    if len(set(grain)) != len(grain):
+        raise ModelError(f"{origin}:1: the grain names a column twice: {', '.join(grain)}")
+    return grain
+
+
 def _model(table: str, origin: str, sql: str) -> Model:
+    grain = _grain(sql, origin)
     query = _parse(sql, origin)
-    return Model(table, origin, sql, query, _reads(query, origin))
+    # None: a star over another table hides the columns; then the first build's grain check
+    # names a column that is not there (`pipelines.models.contracts`)
+    columns = returned_columns(query)
+    if columns is not None and (missing := [c for c in grain if c not in columns]):
+        raise ModelError(
+            f"{origin}:1: the grain names {', '.join(missing)}, which the select does not "
+            f"return (it returns {', '.join(columns)})"
+        )
+    return Model(table, origin, sql, query, _reads(query, origin), grain)
 
 
 def discover(sql_dir: Path = SQL_DIR) -> list[Model]:

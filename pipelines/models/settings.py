@@ -29,7 +29,11 @@ from pipelines.runtime.transpile import text_literal
 SETTINGS_TABLE = "staging.model_settings"
 STATUSES_TABLE = "staging.model_converted_statuses"
 CUSTOM_FIELDS_TABLE = "staging.stg_infinity__trigger_custom_fields"
-CUSTOM_FIELDS_GRAIN = "-- one row per Infinity trigger: the custom fields that carry visitor ids"
+# The generated model's first two lines, as a file's would be (`pipelines.models.plan`)
+CUSTOM_FIELDS_GRAIN = (
+    "-- grain: trigger_id\n"
+    "-- one row per Infinity trigger: the custom fields that carry visitor ids"
+)
 
 # Qubit's verticals, as in the reference's table; sql/outbound/qubit_events.sql maps each to
 # its transaction event type.

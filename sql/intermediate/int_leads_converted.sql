@@ -1,3 +1,4 @@
+-- grain: lead_id
 -- one row per lead whose status is a converted status, with its value and target identifiers
 with
 

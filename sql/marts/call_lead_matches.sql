@@ -1,3 +1,4 @@
+-- grain: lead_id, call_id
 -- one row per lead and call from its phone number in the attribution window before the lead
 with
 

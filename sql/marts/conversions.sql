@@ -1,3 +1,4 @@
+-- grain: lead_id
 -- one row per lead that reached a converted status, with its attributed call if it has one
 with
 

@@ -1,3 +1,4 @@
+-- grain: gameball_event_id
 -- one row per conversion, as a Gameball event; rows that cannot be sent carry a skip_reason
 with
 

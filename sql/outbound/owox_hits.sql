@@ -1,3 +1,4 @@
+-- grain: owox_hit_id
 -- one row per conversion, as an OWOX BI hit; rows that cannot be sent carry a skip_reason
 with
 

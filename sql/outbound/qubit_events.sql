@@ -1,3 +1,4 @@
+-- grain: qubit_event_id
 -- one row per conversion, as a Qubit event; rows that cannot be sent carry a skip_reason
 with
 

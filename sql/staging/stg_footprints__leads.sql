@@ -1,3 +1,4 @@
+-- grain: lead_id
 -- one row per Footprints lead
 with
 

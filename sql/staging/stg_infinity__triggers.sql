@@ -1,3 +1,4 @@
+-- grain: trigger_id
 -- one row per Infinity trigger (a call, a visit or a goal)
 with
 

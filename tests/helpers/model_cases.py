@@ -335,3 +335,86 @@ CONVERSION_CASES = [
         ("no_attributed_call", "no_attributed_call", None),
     ),
 ]
+
+
+# As dlt merges them: on their primary key
+KEYS = {"infinity.triggers": "row_id", "footprints.leads": "id"}
+
+
+class Raw:
+    """The raw tables of one warehouse file, loaded as dlt loads them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.loads = 0
+        with duckdb.connect(str(path)) as con:
+            for table, columns in RAW_COLUMNS.items():
+                schema = table.split(".")[0]
+                con.execute(f"create schema if not exists {schema}")
+                definition = ", ".join(f"{c} {t}" for c, t in columns.items())
+                con.execute(
+                    f"create table {table} ({definition}, _dlt_load_id varchar, _dlt_id varchar)"
+                )
+                con.execute(
+                    f"create table {schema}._dlt_loads (load_id varchar, schema_name varchar, "
+                    "status bigint, inserted_at timestamptz, schema_version_hash varchar)"
+                )
+
+    def load(
+        self,
+        triggers: list[dict] | None = None,
+        leads: list[dict] | None = None,
+        *,
+        load_id: str | None = None,
+        complete: bool = True,
+    ) -> str:
+        """Merge rows on their key in one load; list it as complete unless told not to."""
+        if load_id is None:
+            self.loads += 1
+            load_id = f"{1_760_000_000 + self.loads * 3600}.{self.loads:06d}"
+        with duckdb.connect(str(self.path)) as con:
+            for table, rows in (("infinity.triggers", triggers), ("footprints.leads", leads)):
+                if not rows:
+                    continue
+                columns, key = list(RAW_COLUMNS[table]), KEYS[table]
+                keys = [row[key] for row in rows]
+                con.execute(
+                    f"delete from {table} where {key} in ({', '.join('?' * len(keys))})", keys
+                )
+                con.executemany(
+                    f"insert into {table} ({', '.join(columns)}, _dlt_load_id, _dlt_id) "
+                    f"values ({', '.join('?' * (len(columns) + 2))})",
+                    [
+                        [row.get(c) for c in columns] + [load_id, f"{load_id}-{n}"]
+                        for n, row in enumerate(rows)
+                    ],
+                )
+                if complete:
+                    self.complete(load_id, table.split(".")[0], con)
+        return load_id
+
+    def complete(
+        self, load_id: str, schema: str, con: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
+        if con is None:
+            with duckdb.connect(str(self.path)) as own:
+                self.complete(load_id, schema, own)
+            return
+        con.execute(
+            f"insert into {schema}._dlt_loads select ?, ?, 0, now(), 'test' "
+            f"where ? not in (select load_id from {schema}._dlt_loads)",
+            [load_id, schema, load_id],
+        )
+
+    def execute(self, sql: str) -> None:
+        with duckdb.connect(str(self.path)) as con:
+            con.execute(sql)
+
+
+def write_models(root: Path, models: dict[str, str]) -> Path:
+    """Model files (`{"marts/a.sql": sql}`) under `root/sql`, the folder returned."""
+    for name, sql in models.items():
+        path = root / "sql" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sql)
+    return root / "sql"

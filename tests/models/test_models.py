@@ -29,6 +29,7 @@ from helpers.model_cases import (
     customer,
     lead,
     phone,
+    write_models,
     write_raw,
 )
 
@@ -313,22 +314,14 @@ def test_models_build_order_follows_the_tables_each_model_reads() -> None:
     ]
 
 
-def write_models(root: Path, models: dict[str, str]) -> Path:
-    for name, sql in models.items():
-        path = root / "sql" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(sql)
-    return root / "sql"
-
-
 def test_models_order_within_a_layer_comes_from_the_sql(tmp_path: Path) -> None:
     sql_dir = write_models(
         tmp_path,
         {
-            "intermediate/a.sql": "-- grain\nselect * from intermediate.b",
-            "intermediate/b.sql": "-- grain\nselect * from intermediate.c",
-            "intermediate/c.sql": "-- grain\nselect * from staging.s",
-            "staging/s.sql": "-- grain\nselect 1 as x from footprints.leads",
+            "intermediate/a.sql": "-- grain: x\nselect * from intermediate.b",
+            "intermediate/b.sql": "-- grain: x\nselect * from intermediate.c",
+            "intermediate/c.sql": "-- grain: x\nselect * from staging.s",
+            "staging/s.sql": "-- grain: x\nselect 1 as x from footprints.leads",
         },
     )
 
@@ -342,21 +335,21 @@ def test_models_order_within_a_layer_comes_from_the_sql(tmp_path: Path) -> None:
     [
         (
             {
-                "intermediate/a.sql": "select * from intermediate.b",
-                "intermediate/b.sql": ("select * from intermediate.a"),
+                "intermediate/a.sql": "-- grain: x\nselect * from intermediate.b",
+                "intermediate/b.sql": "-- grain: x\nselect * from intermediate.a",
             },
             "models read each other in a cycle: {sql}/intermediate/a.sql, {sql}/intermediate/b.sql",
         ),
         (
-            {"marts/a.sql": "-- grain\nselect *\nfrom leads"},
+            {"marts/a.sql": "-- grain: x\nselect *\nfrom leads"},
             "{sql}/marts/a.sql:3: reads leads without a schema; write schema.table",
         ),
         (
-            {"marts/a.sql": "-- grain\nselect a,\n  from where"},
+            {"marts/a.sql": "-- grain: a\nselect a,\n  from where"},
             "{sql}/marts/a.sql:3:",
         ),
         (
-            {"marts/a.sql": "select 1; select 2"},
+            {"marts/a.sql": "-- grain: x\nselect 1 as x; select 2 as x"},
             "{sql}/marts/a.sql: a model is exactly one select statement",
         ),
         (
@@ -382,8 +375,10 @@ def test_models_sql_error_names_the_model_file_and_line(tmp_path: Path) -> None:
     sql_dir = write_models(
         tmp_path,
         {
-            "staging/stg_z.sql": "-- grain\nselect\n  id,\n  no_such_column\nfrom footprints.leads",
-            "marts/b.sql": "-- grain\nselect * from staging.stg_z",
+            "staging/stg_z.sql": (
+                "-- grain: id\nselect\n  id,\n  no_such_column\nfrom footprints.leads"
+            ),
+            "marts/b.sql": "-- grain: id\nselect * from staging.stg_z",
         },
     )
 

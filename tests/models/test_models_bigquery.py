@@ -1,14 +1,26 @@
 """Every model written for BigQuery: it parses in BigQuery's dialect and uses nothing BigQuery
-lacks, and the model files keep the layout rules (grain comment, staging renames only)."""
+lacks, and the model files keep the layout rules (grain lines, staging renames only).
+
+One test (marked `bigquery`, run by `make test-bigquery`) builds on the local-bigquery
+emulator: a grain breach fails the build there too, and the next build is full."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
 import pytest
 import sqlglot
+from helpers.contract_cases import BREACHES, FIRST_LEADS, FIRST_TRIGGERS, Breach, broken_models
+from helpers.model_cases import RAW_COLUMNS, SETTINGS
 from sqlglot import exp
 
-from pipelines.models import incremental
-from pipelines.models.build import create_sql, create_table_sql, error_location
+from emulators.bigquery import MISSING, LocalBigQuery, available
+from pipelines.models import contracts, incremental
+from pipelines.models.build import build_models, create_sql, create_table_sql, error_location
+from pipelines.models.contracts import ContractBreached
 from pipelines.models.plan import Model, plan
 from pipelines.models.settings import ModelSettings
 from pipelines.runtime.transpile import bigquery_problems, to_dialect, transpile
@@ -80,11 +92,12 @@ def test_models_bigquery_check_fails_on_what_bigquery_lacks(
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.table)
-def test_models_start_with_a_one_line_grain_comment(model: Model) -> None:
-    first, second = model.sql.splitlines()[:2]
+def test_models_start_with_their_grain_then_one_line_saying_it(model: Model) -> None:
+    first, second, third = model.sql.splitlines()[:3]
 
-    assert first.startswith("-- one row per ")
-    assert not second.startswith("--")
+    assert first == f"-- grain: {', '.join(model.grain)}"
+    assert second.startswith("-- one row per ")
+    assert not third.startswith("--")
 
 
 @pytest.mark.parametrize(
@@ -182,4 +195,102 @@ def test_models_bigquery_tables_with_a_lead_id_are_clustered_by_it(model: Model)
     assert "CLUSTER BY" not in on_duckdb.upper()
     assert "CLUSTER BY" not in create_sql(
         "staging.t", sqlglot.parse_one("select 1 as id"), "bigquery"
+    )
+
+
+@pytest.mark.parametrize("changed_only", [False, True], ids=["full", "incremental"])
+@pytest.mark.parametrize(
+    "model", [m for m in MODELS if m.kind == "table"], ids=lambda model: model.table
+)
+def test_models_grain_checks_are_bigquery_sql(model: Model, changed_only: bool) -> None:
+    bigquery = to_dialect(contracts.grain_select(model, changed_only=changed_only), "bigquery")
+
+    parsed = sqlglot.parse(bigquery, read="bigquery")
+
+    assert len(parsed) == 1 and parsed[0] is not None
+    assert bigquery_problems(bigquery) == []
+
+
+# --- on the local-bigquery emulator --------------------------------------------------------
+
+_DLT_TYPES = {
+    "bigint": "bigint",
+    "integer": "bigint",
+    "double": "double",
+    "varchar": "text",
+    "timestamp": "timestamp",
+}
+_KEYS = {"infinity.triggers": "row_id", "footprints.leads": "id"}
+
+
+@pytest.fixture
+def local_bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBigQuery]:
+    if not available():
+        pytest.fail(MISSING, pytrace=False)
+    with LocalBigQuery() as emulator:
+        for key, value in {**emulator.client_env(), "RUNTIME__DLTHUB_TELEMETRY": "false"}.items():
+            monkeypatch.setenv(key, value)
+        yield emulator
+
+
+def _load(emulator: LocalBigQuery, work: Path, triggers: list[dict], leads: list[dict]) -> None:
+    """The raw rows, merged on their keys by dlt as the sources load them."""
+    for table, rows in (("infinity.triggers", triggers), ("footprints.leads", leads)):
+        if not rows:
+            continue
+        schema, name = table.split(".")
+        pipeline = dlt.pipeline(
+            pipeline_name=f"raw_{schema}",
+            destination=emulator.destination(),
+            dataset_name=schema,
+            pipelines_dir=str(work / "dlt"),
+        )
+        columns: dict[str, Any] = {
+            column: {"data_type": _DLT_TYPES[sql_type], "nullable": True}
+            for column, sql_type in RAW_COLUMNS[table].items()
+        }
+        pipeline.run(
+            [{column: row.get(column) for column in columns} for row in rows],
+            table_name=name,
+            write_disposition="merge",
+            primary_key=_KEYS[table],
+            columns=columns,
+        )
+
+
+@pytest.mark.bigquery
+@pytest.mark.filterwarnings("ignore:Cannot create BigQuery Storage client:UserWarning")
+@pytest.mark.parametrize("breach", BREACHES, ids=lambda breach: breach.name)
+def test_models_bigquery_grain_breach_fails_the_build_and_the_next_is_full(
+    local_bigquery: LocalBigQuery,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    breach: Breach,
+) -> None:
+    monkeypatch.setattr(incremental, "FULL_ABOVE", 1.0)  # a few leads change of a few
+    sql_dir = broken_models(tmp_path, breach.models)
+    destination = local_bigquery.destination()
+
+    def build() -> Any:
+        return build_models(destination, config=SETTINGS, sql_dir=sql_dir)
+
+    _load(local_bigquery, tmp_path, FIRST_TRIGGERS, FIRST_LEADS)
+    assert build().mode == "full"
+    _load(local_bigquery, tmp_path, breach.triggers, breach.leads)
+
+    with pytest.raises(ContractBreached) as breached:
+        build()
+
+    assert str(breached.value) == breach.message.format(sql=sql_dir)
+    assert breached.value.report.mode == "incremental"
+    # No DDL transactions: the tables were replaced, but the state was removed first and
+    # not written again, so the next build cannot go on from the bad tables.
+    with dlt.dataset(destination, "staging").sql_client as client:
+        tables = client.execute_sql("select table_name from staging.INFORMATION_SCHEMA.TABLES")
+    assert incremental.STATE_TABLE.split(".")[1] not in {row[0] for row in tables}
+    with pytest.raises(ContractBreached) as again:
+        build()
+    assert (again.value.report.mode, again.value.report.reason) == (
+        "full",
+        "no earlier build to update",
     )

@@ -4,7 +4,7 @@ must build in full do.
 
 Raw rows are written as dlt leaves them: merged on their key, each row carrying the id of
 the load that last wrote it, and each load listed in its dataset's `_dlt_loads` once complete.
-The starting data is every case of tests/models/test_models.py.
+The starting data is every case of tests/models/test_models.py; `Raw` (tests/helpers) loads it.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from helpers.model_cases import (
     CONVERSION_CASES,
     DAY,
     MATCH_CASES,
-    RAW_COLUMNS,
     SECOND,
     SETTINGS,
+    Raw,
     T,
     call,
     customer,
@@ -38,80 +38,9 @@ from pipelines.models.build import ModelsReport, build_models
 from pipelines.models.plan import SQL_DIR, ModelError, discover, plan
 from pipelines.models.settings import ModelSettings
 
-KEYS = {"infinity.triggers": "row_id", "footprints.leads": "id"}
 DEFAULT_FULL_ABOVE = incremental.FULL_ABOVE
 TABLES = [model.table for model in plan(SETTINGS) if model.kind == "table"]
 STAGING = [model.table for model in plan(SETTINGS) if model.kind == "view"]
-
-
-class Raw:
-    """The raw tables of one warehouse file, loaded as dlt loads them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.loads = 0
-        with duckdb.connect(str(path)) as con:
-            for table, columns in RAW_COLUMNS.items():
-                schema = table.split(".")[0]
-                con.execute(f"create schema if not exists {schema}")
-                definition = ", ".join(f"{c} {t}" for c, t in columns.items())
-                con.execute(
-                    f"create table {table} ({definition}, _dlt_load_id varchar, _dlt_id varchar)"
-                )
-                con.execute(
-                    f"create table {schema}._dlt_loads (load_id varchar, schema_name varchar, "
-                    "status bigint, inserted_at timestamptz, schema_version_hash varchar)"
-                )
-
-    def load(
-        self,
-        triggers: list[dict] | None = None,
-        leads: list[dict] | None = None,
-        *,
-        load_id: str | None = None,
-        complete: bool = True,
-    ) -> str:
-        """Merge rows on their key in one load; list it as complete unless told not to."""
-        if load_id is None:
-            self.loads += 1
-            load_id = f"{1_760_000_000 + self.loads * 3600}.{self.loads:06d}"
-        with duckdb.connect(str(self.path)) as con:
-            for table, rows in (("infinity.triggers", triggers), ("footprints.leads", leads)):
-                if not rows:
-                    continue
-                columns, key = list(RAW_COLUMNS[table]), KEYS[table]
-                keys = [row[key] for row in rows]
-                con.execute(
-                    f"delete from {table} where {key} in ({', '.join('?' * len(keys))})", keys
-                )
-                con.executemany(
-                    f"insert into {table} ({', '.join(columns)}, _dlt_load_id, _dlt_id) "
-                    f"values ({', '.join('?' * (len(columns) + 2))})",
-                    [
-                        [row.get(c) for c in columns] + [load_id, f"{load_id}-{n}"]
-                        for n, row in enumerate(rows)
-                    ],
-                )
-                if complete:
-                    self.complete(load_id, table.split(".")[0], con)
-        return load_id
-
-    def complete(
-        self, load_id: str, schema: str, con: duckdb.DuckDBPyConnection | None = None
-    ) -> None:
-        if con is None:
-            with duckdb.connect(str(self.path)) as own:
-                self.complete(load_id, schema, own)
-            return
-        con.execute(
-            f"insert into {schema}._dlt_loads select ?, ?, 0, now(), 'test' "
-            f"where ? not in (select load_id from {schema}._dlt_loads)",
-            [load_id, schema, load_id],
-        )
-
-    def execute(self, sql: str) -> None:
-        with duckdb.connect(str(self.path)) as con:
-            con.execute(sql)
 
 
 def build(path: Path, **options: Any) -> ModelsReport:
@@ -546,7 +475,7 @@ def test_incremental_refused_for_models_that_are_not_per_lead(
     tmp_path: Path, sql: str, reason: str | None
 ) -> None:
     (tmp_path / "sql" / "marts").mkdir(parents=True)
-    (tmp_path / "sql" / "marts" / "extra.sql").write_text(f"-- one row per lead\n{sql}")
+    (tmp_path / "sql" / "marts" / "extra.sql").write_text(f"-- grain: lead_id\n{sql}")
     (model,) = discover(tmp_path / "sql")
 
     found = incremental.not_incremental(model)
@@ -576,8 +505,11 @@ def test_incremental_refused_for_models_reading_such_views(
     # A view's select runs inside the table that reads it: it is checked with that table.
     (tmp_path / "sql" / "staging").mkdir(parents=True)
     (tmp_path / "sql" / "marts").mkdir(parents=True)
-    (tmp_path / "sql" / "staging" / "stg_infinity__calls.sql").write_text(view)
+    (tmp_path / "sql" / "staging" / "stg_infinity__calls.sql").write_text(
+        f"-- grain: trigger_id\n{view}"
+    )
     (tmp_path / "sql" / "marts" / "calls_per_lead.sql").write_text(
+        "-- grain: lead_id\n"
         "select leads.lead_id, count(calls.trigger_id) as calls "
         "from staging.stg_footprints__leads as leads "
         "left join staging.stg_infinity__calls as calls "
@@ -596,7 +528,7 @@ def test_incremental_refused_for_models_reading_such_views(
 def test_incremental_model_without_lead_id_builds_in_full(raw: Raw, tmp_path: Path) -> None:
     sql_dir = shutil.copytree(SQL_DIR, tmp_path / "sql")
     (sql_dir / "marts" / "leads_per_status.sql").write_text(
-        "-- one row per lead status\nselect status, count(*) as leads "
+        "-- grain: status\nselect status, count(*) as leads "
         "from staging.stg_footprints__leads group by status"
     )
     build(raw.path, sql_dir=sql_dir)
