@@ -6,10 +6,12 @@ tests/runtime/test_dlt_private.py fails loudly when a dlt upgrade moves or chang
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dlt.common.storages.load_package import PackageStorage
+from dlt.extract.items_transform import MapItem
 from dlt.pipeline.state_sync import decompress_state
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "incremental_last_value",
     "incremental_resources",
     "job_outcome_recorded",
+    "map_after_incremental",
     "source_state",
 ]
 
@@ -55,3 +58,13 @@ def job_outcome_recorded(package_path: str, job_file_path: str) -> bool:
     """
     marker = Path(package_path, PackageStorage.PENDING_TRANSITIONS_FOLDER, Path(job_file_path).name)
     return marker.exists()
+
+
+class _MapAfterIncremental(MapItem):
+    # dlt orders a resource's steps by this: its maps are 0, its incremental 1, its limit 1.1
+    placement_affinity: ClassVar[float] = 1.05
+
+
+def map_after_incremental(resource: Any, function: Callable[[Any], Any]) -> None:
+    """Map every item of `resource` after its incremental has seen it (`add_map` runs before)."""
+    resource.add_step(_MapAfterIncremental(function))
