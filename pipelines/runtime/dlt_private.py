@@ -17,6 +17,7 @@ from dlt.pipeline.state_sync import decompress_state
 __all__ = [
     "decompress_state",
     "delete_loaded_packages",
+    "drop_schema_tables",
     "incremental_last_value",
     "incremental_resources",
     "job_outcome_recorded",
@@ -68,3 +69,16 @@ class _MapAfterIncremental(MapItem):
 def map_after_incremental(resource: Any, function: Callable[[Any], Any]) -> None:
     """Map every item of `resource` after its incremental has seen it (`add_map` runs before)."""
     resource.add_step(_MapAfterIncremental(function))
+
+
+def drop_schema_tables(pipeline: Any, *tables: str) -> None:
+    """Forget `tables` in the pipeline's schema, saved at once; the next load stores that
+    schema in the warehouse. dlt's own drop (`dlt.pipeline.helpers.drop`) removes whole
+    resources with their state; these are tables of a resource that keeps its others."""
+    if not pipeline.default_schema_name:
+        return
+    schema = pipeline.default_schema
+    known = [table for table in tables if table in schema.tables]
+    if known:
+        schema.drop_tables(known)
+        pipeline.schemas.save_schema(schema)

@@ -15,6 +15,7 @@ from pipelines.runtime.settings import SyncError
 from pipelines.sources import rejected
 from pipelines.sources.footprints.load import leads_cursor
 from pipelines.sources.infinity.load import infinity_cursors
+from pipelines.sources.rejected_migration import OLD_INFINITY_TABLE
 
 DATASETS = ("infinity", "footprints")
 
@@ -36,6 +37,14 @@ class _DuckDB:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def columns(self, dataset: str, table: str) -> set[str]:
+        rows = self.con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [dataset, table],
+        ).fetchall()
+        return {row[0] for row in rows}
+
 
 class _SqlClient:
     """Any other warehouse, through dlt's sql_client (BigQuery)."""
@@ -52,6 +61,13 @@ class _SqlClient:
                 return []
         rows = self.query(f"select table_name from {dataset}.INFORMATION_SCHEMA.TABLES")
         return sorted(row[0] for row in rows)
+
+    def columns(self, dataset: str, table: str) -> set[str]:
+        rows = self.query(
+            f"select column_name from {dataset}.INFORMATION_SCHEMA.COLUMNS "
+            f"where table_name = '{table}'"
+        )
+        return {row[0] for row in rows}
 
 
 def report() -> str:
@@ -101,17 +117,19 @@ def _dataset_lines(db: _DuckDB | _SqlClient, dataset: str) -> list[str]:
             continue
         ((count,),) = db.query(f"select count(*) from {dataset}.{table}")
         lines.append(f"  {dataset}.{table}: {count:,} rows")
-    if rejected.TABLE in tables:
-        lines += _rejected_lines(db, dataset)
+    if rejected.TABLE in tables or OLD_INFINITY_TABLE in tables:
+        lines += _rejected_lines(db, dataset, tables)
     if "_dlt_loads" in tables:
         ((last,),) = db.query(f"select max(inserted_at) from {dataset}._dlt_loads where status = 0")
         lines.append(f"  last load committed: {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
     return [line for line in lines if line]
 
 
-def _rejected_lines(db: _DuckDB | _SqlClient, dataset: str) -> list[str]:
+def _rejected_lines(db: _DuckDB | _SqlClient, dataset: str, tables: list[str]) -> list[str]:
     """The latest rows set aside, read the same way for every source."""
     table = f"{dataset}.{rejected.TABLE}"
+    if OLD_INFINITY_TABLE in tables or "source" not in db.columns(dataset, rejected.TABLE):
+        return [f"  rejected rows are in their shape before {table}: the next sync moves them"]
     lines = []
     for source, endpoint, row_key, error in db.query(
         f"select source, endpoint, row_key, error from {table} order by fetched_at desc limit 5"
