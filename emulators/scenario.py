@@ -30,7 +30,7 @@ from emulators.infinity import InfinityEmulator
 from emulators.infinity_data import REFERENCE_SAMPLE_LINES, generate_triggers
 
 OPEN_STATUSES = ("lead", "sale_lead")
-# A line that cannot be read, set aside in the rejected table: below the generated rowIds,
+# A line that cannot be read, set aside in infinity.rejected: below the generated rowIds,
 # above the reference samples.
 UNREADABLE_ROW_ID = 1000
 ROW_ID_GAP = 17  # between the last rowId of one run and the first of the next

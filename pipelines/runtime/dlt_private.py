@@ -6,19 +6,22 @@ tests/runtime/test_dlt_private.py fails loudly when a dlt upgrade moves or chang
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dlt.common.storages.load_package import PackageStorage
+from dlt.extract.items_transform import MapItem
 from dlt.pipeline.state_sync import decompress_state
 
 __all__ = [
     "decompress_state",
     "delete_loaded_packages",
+    "drop_schema_tables",
     "incremental_last_value",
     "incremental_resources",
     "job_outcome_recorded",
+    "map_after_incremental",
     "source_state",
 ]
 
@@ -56,3 +59,26 @@ def job_outcome_recorded(package_path: str, job_file_path: str) -> bool:
     """
     marker = Path(package_path, PackageStorage.PENDING_TRANSITIONS_FOLDER, Path(job_file_path).name)
     return marker.exists()
+
+
+class _MapAfterIncremental(MapItem):
+    # dlt orders a resource's steps by this: its maps are 0, its incremental 1, its limit 1.1
+    placement_affinity: ClassVar[float] = 1.05
+
+
+def map_after_incremental(resource: Any, function: Callable[[Any], Any]) -> None:
+    """Map every item of `resource` after its incremental has seen it (`add_map` runs before)."""
+    resource.add_step(_MapAfterIncremental(function))
+
+
+def drop_schema_tables(pipeline: Any, *tables: str) -> None:
+    """Forget `tables` in the pipeline's schema, saved at once; the next load stores that
+    schema in the warehouse. dlt's own drop (`dlt.pipeline.helpers.drop`) removes whole
+    resources with their state; these are tables of a resource that keeps its others."""
+    if not pipeline.default_schema_name:
+        return
+    schema = pipeline.default_schema
+    known = [table for table in tables if table in schema.tables]
+    if known:
+        schema.drop_tables(known)
+        pipeline.schemas.save_schema(schema)

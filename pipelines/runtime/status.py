@@ -9,8 +9,10 @@ from pipelines.push.ledger import LEDGER_TABLE
 from pipelines.runtime import dlt_private, warehouse
 from pipelines.runtime.loading import pipelines_dir
 from pipelines.runtime.warehouse import Warehouse
+from pipelines.sources import rejected
 from pipelines.sources.footprints.load import leads_cursor
 from pipelines.sources.infinity.load import infinity_cursors
+from pipelines.sources.rejected_migration import OLD_INFINITY_TABLE
 
 DATASETS = ("infinity", "footprints")
 
@@ -52,21 +54,26 @@ def _dataset_lines(db: Warehouse, dataset: str) -> list[str]:
             continue
         ((count,),) = db.query(f"select count(*) from {dataset}.{table}")
         lines.append(f"  {dataset}.{table}: {count:,} rows")
-    if "rejected" in tables:
-        for endpoint, error in db.query(
-            f"select endpoint, error from {dataset}.rejected order by fetched_at desc limit 5"
-        ):
-            lines.append(f"  rejected: {endpoint}: {error}")
-    if "triggers_rejected" in tables:
-        for route, row_id, error in db.query(
-            f"select route, row_id, error from {dataset}.triggers_rejected "
-            "order by fetched_at desc limit 5"
-        ):
-            lines.append(f"  rejected: route {route}, rowId {row_id}: {error}")
+    if rejected.TABLE in tables or OLD_INFINITY_TABLE in tables:
+        lines += _rejected_lines(db, dataset, tables)
     if "_dlt_loads" in tables:
         ((last,),) = db.query(f"select max(inserted_at) from {dataset}._dlt_loads where status = 0")
         lines.append(f"  last load committed: {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
     return [line for line in lines if line]
+
+
+def _rejected_lines(db: Warehouse, dataset: str, tables: list[str]) -> list[str]:
+    """The latest rows set aside, read the same way for every source."""
+    table = f"{dataset}.{rejected.TABLE}"
+    if OLD_INFINITY_TABLE in tables or "source" not in db.columns(table):
+        return [f"  rejected rows are in their shape before {table}: the next sync moves them"]
+    lines = []
+    for source, endpoint, row_key, error in db.query(
+        f"select source, endpoint, row_key, error from {table} order by fetched_at desc limit 5"
+    ):
+        row = "" if row_key is None else f", row {row_key}"
+        lines.append(f"  rejected: {source} {endpoint}{row}: {error}")
+    return lines
 
 
 def _delivery_lines(db: Warehouse) -> list[str]:

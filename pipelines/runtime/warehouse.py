@@ -271,6 +271,12 @@ class Warehouse:
         rows = self._catalog("COLUMNS", "column_name", schemas)
         return {f"{schema}.{name}" for schema, name, value in rows if value == column}
 
+    def columns(self, table: str) -> set[str]:
+        """The column names of `schema.table`; empty if there is no such table."""
+        schema, name = table.split(".")
+        rows = self._catalog("COLUMNS", "column_name", [schema])
+        return {column for _, found, column in rows if found == name}
+
     def storage_columns(self, table: str) -> dict[str, Any]:
         """The columns of `schema.table` in dlt's terms (types as dlt loads them); empty if
         there is no such table."""

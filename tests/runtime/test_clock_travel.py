@@ -435,8 +435,8 @@ def _query(warehouse: Path, sql: str) -> list[tuple]:
 def _observe(snapshot: Snapshot, warehouse: Path, r: Receivers) -> None:
     rows = _query(warehouse, "select row_id from infinity.triggers")
     snapshot.trigger_ids = {row_id for (row_id,) in rows}
-    rows = _query(warehouse, "select row_id from infinity.triggers_rejected")
-    snapshot.rejected_ids = {row_id for (row_id,) in rows}
+    rows = _query(warehouse, "select row_key from infinity.rejected")
+    snapshot.rejected_ids = {int(row_key) for (row_key,) in rows}
     rows = _query(warehouse, "select id, status, updated_at from footprints.leads")
     snapshot.leads = {lead_id: Lead(status, updated) for lead_id, status, updated in rows}
     state = _query(

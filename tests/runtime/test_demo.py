@@ -32,7 +32,7 @@ def test_demo_runs_twice_and_the_second_run_is_incremental(workspace: Workspace)
     assert "1 unreadable row(s) set aside" in first.stdout
     assert "2 line(s) with unescaped JSON repaired" in first.stdout
     assert "-- Repeat callers" in second.stdout and "caller_phone_e164" in second.stdout
-    assert workspace.count("infinity.triggers_rejected") == 1
+    assert workspace.count("infinity.rejected") == 1
     # Footprints: new leads and recent leads that became customers, nothing else re-loaded.
     assert leads_after_first > 1_000
     added_leads = workspace.count("footprints.leads") - leads_after_first

@@ -95,3 +95,41 @@ def test_dlt_private_tells_whether_a_job_outcome_was_recorded(
         (folder / job.name).touch()
 
     assert dlt_private.job_outcome_recorded(str(package), str(job)) is recorded
+
+
+def test_dlt_private_maps_items_after_the_incremental_has_seen_them(tmp_path: Path) -> None:
+    """The map drops the cursor column: run before the incremental, dlt would refuse the rows
+    for lacking it; after, the cursor still moves to the highest value."""
+    cursor = dlt.sources.incremental("row_id")
+
+    @dlt.resource(name="rows", primary_key="id")
+    def rows(row_id: dlt.sources.incremental[int] = cursor) -> Any:
+        yield [{"id": n, "row_id": n * 10} for n in range(1, 4)]
+
+    resource = rows()
+    dlt_private.map_after_incremental(
+        resource, lambda row: {k: v for k, v in row.items() if k != "row_id"}
+    )
+    pipeline = _pipeline(tmp_path)
+    pipeline.run(resource)
+
+    assert dlt_private.incremental_last_value(pipeline.state, "private_api", "rows", "row_id") == 30
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        columns = {
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'private_api' and table_name = 'rows'"
+            ).fetchall()
+        }
+    assert "row_id" not in columns and "id" in columns
+
+
+def test_dlt_private_drops_a_table_from_the_stored_schema(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    pipeline.run(_numbers(2))
+    assert "rows" in pipeline.default_schema.tables
+
+    dlt_private.drop_schema_tables(pipeline, "rows", "never_there")
+
+    assert "rows" not in _pipeline(tmp_path).default_schema.tables

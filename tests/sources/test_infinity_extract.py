@@ -139,15 +139,39 @@ def test_unreadable_line_is_set_aside_and_not_repeated(
     assert result.code == 0, result.output
     assert workspace.row_ids() == [100, 101, 103]
     rejected = workspace.query(
-        "select route, row_id, raw_line, error, fetched_at is not null "
-        "from infinity.triggers_rejected"
+        "select source, endpoint, row_key, raw, error, fetched_at is not null "
+        "from infinity.rejected"
     )
     assert len(rejected) == 1
-    route, row_id, raw_line, error, has_time = rejected[0]
-    assert (route, row_id, raw_line, has_time) == ("all", 102, garbage, True)
+    source, endpoint, row_key, raw, error, has_time = rejected[0]
+    assert (source, endpoint, row_key, raw, has_time) == (
+        "infinity",
+        "GET /triggers/all",
+        "102",
+        garbage,
+        True,
+    )
     assert error
-    assert "1 unreadable row(s) set aside in infinity.triggers_rejected" in result.stdout
-    assert "rejected: route all, rowId 102" in workspace.run("status").stdout
+    assert "1 unreadable row(s) set aside in infinity.rejected" in result.stdout
+    assert "rejected: infinity GET /triggers/all, row 102: " in workspace.run("status").stdout
+
+
+def test_line_without_an_integer_row_id_is_set_aside_without_a_row_key(
+    emulator: InfinityEmulator, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__INFINITY__ROUTES", '["all"]')
+    emulator.add_triggers([_trigger(n) for n in (100, 101)])
+    line = '{"rowId":"n/a","triggerDatetime":"2026-11-01 10:00:00","act":"call"}'
+    emulator.add_raw_line(line, row_id=99, trigger_datetime="2026-11-01 10:00:00")
+
+    result = workspace.run("sync")
+
+    assert result.code == 0, result.output
+    assert workspace.row_ids() == [100, 101]
+    ((row_key, raw, error),) = workspace.query("select row_key, raw, error from infinity.rejected")
+    assert (row_key, error) == (None, "rowId missing or not an integer")
+    assert json.loads(json.loads(raw)["invalid_values"]) == {"row_id": "n/a"}
+    assert "Cursors: all at rowId 101." in result.stdout
 
 
 def test_values_that_do_not_fit_their_type_are_kept_verbatim(
@@ -326,4 +350,4 @@ def test_cursor_stays_at_the_highest_row_when_the_last_page_ends_with_a_broken_l
     assert trigger_requests(emulator)[-2]["filter[]"] == ["rowId-gt-value-5003"]
     assert "Rows loaded: 1 (infinity.triggers 1)" in second.stdout
     assert workspace.row_ids() == [5000, 5001, 5003, 5009]
-    assert workspace.count("infinity.triggers_rejected") == 1
+    assert workspace.count("infinity.rejected") == 1

@@ -25,6 +25,7 @@ from typing import Any
 import dlt
 from dlt.extract.source import DltSource
 
+from pipelines.sources import rejected
 from pipelines.sources.footprints.fetch import Chunk
 
 
@@ -64,15 +65,6 @@ CUSTOMER_COLUMNS: dict[str, Any] = {
 }
 
 
-REJECTED_COLUMNS: dict[str, Any] = {
-    "rejected_id": {"data_type": "text", "nullable": False},
-    "endpoint": {"data_type": "text"},
-    "raw": {"data_type": "text"},
-    "error": {"data_type": "text"},
-    "fetched_at": {"data_type": "timestamp"},
-}
-
-
 def footprints_source(chunk: Chunk, complete_through: date | None) -> DltSource:
     """The chunk as a dlt source; `complete_through` is saved as the cursor with its rows."""
 
@@ -94,9 +86,8 @@ def footprints_source(chunk: Chunk, complete_through: date | None) -> DltSource:
     merged = (
         ("lead_actions", chunk.actions, "id", ACTION_COLUMNS),
         ("customers", chunk.customers, "id", CUSTOMER_COLUMNS),
-        ("rejected", chunk.rejected, "rejected_id", REJECTED_COLUMNS),
     )
-    resources: list[Any] = [leads]
+    resources: list[Any] = [leads, rejected.resource(_batch(chunk.rejected))]
     for name, rows, key, columns in merged:
         resources.append(
             dlt.resource(

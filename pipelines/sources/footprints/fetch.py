@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
 
+from pipelines.sources import rejected
 from pipelines.sources.footprints.client import (
     FootprintsClient,
     FootprintsError,
@@ -132,9 +133,9 @@ class _ChunkFetch:
         elif kind == "customer":
             _add_customers(chunk, result, self.config.default_region)
         else:
-            rows, rejected = _split_valid(result, f"GET {REFERENCE_LISTS[key][0]}")
+            rows, set_aside = _split_valid(result, f"GET {REFERENCE_LISTS[key][0]}")
             chunk.references[key] = [shape(row) for row in rows]
-            chunk.rejected += rejected
+            chunk.rejected += set_aside
 
     def _look_up_customer(self, lead: dict[str, Any]) -> None:
         """One request per distinct (email, phone); leads without both are counted."""
@@ -214,8 +215,8 @@ def _int_header(headers: dict[str, str], name: str) -> int | None:
 def _new_or_changed(
     raw_leads: list[Any], known: dict[str, str], config: FootprintsSettings, chunk: Chunk
 ) -> Iterator[dict[str, Any]]:
-    rows, rejected = _split_valid(raw_leads, "GET /api/lead")
-    chunk.rejected += rejected
+    rows, set_aside = _split_valid(raw_leads, "GET /api/lead")
+    chunk.rejected += set_aside
     for raw in rows:
         content_hash = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
         if known.get(str(raw["_id"])) == content_hash:
@@ -230,32 +231,33 @@ def _new_or_changed(
 
 def _split_valid(rows: Iterable[Any], endpoint: str) -> tuple[list[dict[str, Any]], list[Any]]:
     """Rows with an `_id`, and the others set aside as rejected rows (kept, not dropped)."""
-    valid, rejected = [], []
+    valid, set_aside = [], []
     for row in rows:
-        if isinstance(row, dict) and row.get("_id") not in (None, ""):
-            valid.append(row)
+        if row_key(row) is None:
+            set_aside.append(rejected_row(endpoint, row, "no _id: cannot be merged"))
         else:
-            rejected.append(rejected_row(endpoint, row, "no _id: cannot be merged"))
-    return valid, rejected
+            valid.append(row)
+    return valid, set_aside
 
 
 def rejected_row(endpoint: str, raw: Any, error: str) -> dict[str, Any]:
+    """A `footprints.rejected` row for a record as the API sent it."""
     text = orjson.dumps(raw, default=str).decode()
-    return {
-        "rejected_id": hashlib.sha256(f"{endpoint}\n{text}".encode()).hexdigest(),
-        "endpoint": endpoint,
-        "raw": text,
-        "error": error,
-        "fetched_at": datetime.now(UTC),
-    }
+    return rejected.rejected_row("footprints", endpoint, text, error, row_key(raw))
+
+
+def row_key(raw: Any) -> str | None:
+    """A record's `_id`, when it has one."""
+    key = raw.get("_id") if isinstance(raw, dict) else None
+    return None if key in (None, "") else str(key)
 
 
 def _add_actions(chunk: Chunk, lead_id: str, rows: list[Any] | None) -> None:
     if rows is None:
         chunk.counts["leads_without_actions_endpoint"] += 1
         return
-    valid, rejected = _split_valid(rows, "GET /api/lead/actions")
-    chunk.rejected += rejected
+    valid, set_aside = _split_valid(rows, "GET /api/lead/actions")
+    chunk.rejected += set_aside
     for raw in valid:
         action = shape(raw)
         action["lead_id"] = lead_id
@@ -266,8 +268,8 @@ def _add_customers(chunk: Chunk, rows: list[Any] | None, region: str) -> None:
     if rows is None:
         chunk.counts["customers_not_found"] += 1
         return
-    valid, rejected = _split_valid(rows, "GET /api/client")
-    chunk.rejected += rejected
+    valid, set_aside = _split_valid(rows, "GET /api/client")
+    chunk.rejected += set_aside
     for raw in valid:
         customer = shape(raw)
         customer["user_phone_e164"] = to_e164(_text(raw.get("userPhone")), region)

@@ -1,6 +1,8 @@
 """How Footprints loads: days in chunks of `days_per_load`, leads merged on their id, and
 the last complete day saved with each chunk's rows (the cursor), so a run killed
 mid-backfill resumes from there. A re-read lead whose content hash is unchanged is skipped.
+Rejected rows of the code before the one shape of `footprints.rejected` are moved into it
+before the first chunk (`pipelines.sources.rejected_migration`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipelines.runtime.settings import SettingError
 from pipelines.sources.footprints import footprints_source
 from pipelines.sources.footprints.fetch import day_chunks, fetch_chunk
 from pipelines.sources.footprints.settings import FootprintsSettings
+from pipelines.sources.rejected_migration import migrate_footprints
 
 
 def extract(report: RunReport, progress: Progress, backfill: Any = None) -> None:
@@ -40,15 +43,16 @@ def extract(report: RunReport, progress: Progress, backfill: Any = None) -> None
     pipeline = make_pipeline("footprints")
     warehouse.while_warehouse_free(pipeline.sync_destination, wait)
     load_pending(pipeline, report)
+    # Parquet, not dlt's default INSERT statements: several times faster into DuckDB. BigQuery
+    # cannot load dlt's json columns (nested lists in the CRM's records) from parquet, but
+    # loads them natively from jsonl.
+    file_format: TLoaderFileFormat = "parquet" if warehouse.kind() == "duckdb" else "jsonl"
+    migrate_footprints(pipeline, report, wait, file_format)
     client = config.client()
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     counts: Counter[str] = Counter()
     first = config.first_day(leads_cursor(pipeline.state), today)
-    # Parquet, not dlt's default INSERT statements: several times faster into DuckDB. BigQuery
-    # cannot load dlt's json columns (nested lists in the CRM's records) from parquet, but
-    # loads them natively from jsonl.
-    file_format: TLoaderFileFormat = "parquet" if warehouse.kind() == "duckdb" else "jsonl"
     for number, days in enumerate(day_chunks(first, today, config.days_per_load), start=1):
         known = warehouse.while_warehouse_free(partial(known_lead_hashes, pipeline, days[0]), wait)
         chunk = fetch_chunk(

@@ -8,7 +8,7 @@ Reference: ../shared/api-docs/infinity-reports-api-v2-triggers.txt. Quirks handl
   "10" < "9" and rows are silently skipped).
 - `format=json` is one object per line, and lines can be invalid JSON (the reference's own
   sample embeds a JSON array in `notes` unescaped): such lines are repaired or set aside in
-  `triggers_rejected`, never dropped (see `pipelines.sources.infinity.ndjson`).
+  `infinity.rejected`, never dropped (see `pipelines.sources.infinity.ndjson`).
 - v2 authenticates with HTTP basic, v2.1 with `Authorization: ApiKey <key>`; simple errors
   come back as a bare JSON string.
 - Custom fields (`pt_*` pass-through, `c_*` variables) vary by account: kept as text columns.
@@ -19,27 +19,34 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import dlt
 import pyarrow as pa
 from dlt.common.schema.typing import TUpsertStrategyDict
 
+from pipelines.runtime import dlt_private
 from pipelines.runtime.progress import PageReport
 from pipelines.runtime.settings import SyncError
+from pipelines.sources import rejected
 from pipelines.sources.infinity.client import RowIdPaginator, TriggerClient, TriggerPage
 from pipelines.sources.infinity.columns import (
     ITEMISED_CALL_COLUMNS,
     NAMING,
-    REJECTED_COLUMNS,
-    REJECTED_SCHEMA,
     TRIGGER_COLUMNS,
     _split_rows_without_id,
-    rejected_rows,
+    rejected_row_id,
 )
+from pipelines.sources.infinity.ndjson import BrokenLine
 from pipelines.sources.infinity.settings import Backfill, InfinitySettings
 
 UPSERT: TUpsertStrategyDict = {"disposition": "merge", "strategy": "upsert"}
+
+# dlt's incremental reads its cursor column in every Arrow item of the resource, rejected rows
+# included: they pass it with an empty one (a NULL neither moves the cursor nor is filtered
+# out), removed again right after it.
+_CURSOR = pa.field("row_id", pa.int64())
 
 
 T = TypeVar("T")
@@ -104,6 +111,26 @@ def route_resource_name(route: str) -> str:
     return f"route_{NAMING.normalize_identifier(route)}"
 
 
+def route_endpoint(route: str) -> str:
+    """The request a route's rows come from, as `infinity.rejected` names it."""
+    return f"GET /triggers/{route}"
+
+
+def rejected_rows(route: str, lines: list[BrokenLine]) -> list[dict[str, Any]]:
+    """`infinity.rejected` rows for the lines of a route's page that could not be loaded."""
+    fetched_at = datetime.now(UTC)
+    rows = []
+    for line in lines:
+        row_id = rejected_row_id(line.text)
+        row_key = None if row_id is None else str(row_id)
+        rows.append(
+            rejected.rejected_row(
+                "infinity", route_endpoint(route), line.text, line.error, row_key, fetched_at
+            )
+        )
+    return rows
+
+
 def _route_resource(
     client: TriggerClient,
     route: str,
@@ -162,26 +189,19 @@ def _route_resource(
 
         for number, (page, more) in enumerate(_prefetched(pages()), start=1):
             table, without_id = _split_rows_without_id(client.type_page(page))
-            rejected = rejected_rows(route, page.broken) + rejected_rows(route, without_id)
+            set_aside = rejected_rows(route, page.broken + without_id)
             if table.num_rows:
                 yield table
-            if rejected:
+            if set_aside:
                 # As Arrow, like the rows: dlt keeps one cursor per item type and saves the
                 # last one to run, so a page ending in a dict of a low rowId moved it back.
-                yield dlt.mark.with_hints(
-                    pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA),
-                    dlt.mark.make_hints(
-                        table_name="triggers_rejected",
-                        write_disposition=UPSERT,
-                        primary_key="rejected_id",
-                        columns=REJECTED_COLUMNS,
-                    ),
-                    create_table_variant=True,
+                yield dlt.mark.with_table_name(
+                    _with_empty_cursor(rejected.as_arrow(set_aside)), rejected.TABLE
                 )
             if on_page:
                 on_page(
                     PageReport(
-                        route, table.num_rows, len(rejected), page.repaired, page.last_row_id
+                        route, table.num_rows, len(set_aside), page.repaired, page.last_row_id
                     )
                 )
             if max_pages and number >= max_pages and more:
@@ -189,7 +209,7 @@ def _route_resource(
                     on_more_pending(page.last_row_id)
                 return
 
-    return dlt.resource(
+    resource = dlt.resource(
         fetch,
         name=route_resource_name(route),
         table_name=table_name,
@@ -197,6 +217,19 @@ def _route_resource(
         write_disposition="append" if append_above is not None else UPSERT,
         columns=ITEMISED_CALL_COLUMNS if table_name == "itemised_calls" else TRIGGER_COLUMNS,
     )
+    rejected.add_variant(resource)
+    dlt_private.map_after_incremental(resource, _without_empty_cursor)
+    return resource
+
+
+def _with_empty_cursor(table: pa.Table) -> pa.Table:
+    return table.append_column(_CURSOR, pa.nulls(table.num_rows, _CURSOR.type))
+
+
+def _without_empty_cursor(item: pa.Table) -> pa.Table:
+    if "rejected_id" in item.column_names:
+        return item.drop_columns([_CURSOR.name])
+    return item
 
 
 class _Failed:

@@ -54,7 +54,7 @@ class RowIdPaginator(BasePaginator):
         if page.last_row_id is None or page.last_row_id <= self.after:
             raise SyncError(
                 f"Infinity paging cannot advance past rowId {self.after}: the page's lines "
-                "carry no readable rowId. They were kept in infinity.triggers_rejected."
+                "carry no readable rowId. They were kept in infinity.rejected."
             )
         self.after = page.last_row_id
 

@@ -6,8 +6,6 @@ rowId is set aside as a rejected row.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -93,28 +91,6 @@ ITEMISED_CALL_COLUMNS: dict[str, Any] = {
     "caller_phone_e164": {"data_type": "text"},
     "invalid_values": {"data_type": "text"},
 }
-
-
-REJECTED_COLUMNS: dict[str, Any] = {
-    "rejected_id": {"data_type": "text", "nullable": False},
-    "route": {"data_type": "text"},
-    "row_id": {"data_type": "bigint"},
-    "raw_line": {"data_type": "text"},
-    "error": {"data_type": "text"},
-    "fetched_at": {"data_type": "timestamp"},
-}
-
-
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("rejected_id", pa.string()),
-        ("route", pa.string()),
-        ("row_id", pa.int64()),
-        ("raw_line", pa.string()),
-        ("error", pa.string()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
 
 def rejected_row_id(text: str) -> int | None:
@@ -209,24 +185,6 @@ def _quote(identifier: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def rejected_rows(
-    route: str, lines: list[BrokenLine], reason: str | None = None
-) -> list[dict[str, Any]]:
-    """Rows for `triggers_rejected`; the id makes a re-fetched line replace, not repeat."""
-    fetched_at = datetime.now(UTC)
-    return [
-        {
-            "rejected_id": hashlib.sha256(f"{route}\n{line.text}".encode()).hexdigest()[:32],
-            "route": route,
-            "row_id": rejected_row_id(line.text),
-            "raw_line": line.text,
-            "error": reason or line.error,
-            "fetched_at": fetched_at,
-        }
-        for line in lines
-    ]
 
 
 def _split_rows_without_id(table: pa.Table) -> tuple[pa.Table, list[BrokenLine]]:

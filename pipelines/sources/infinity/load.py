@@ -8,6 +8,8 @@ appended when every row it can fetch is new and merged otherwise.
 - A load killed after DuckDB committed a copy but before dlt recorded it is undone before
   dlt re-runs it, so every row lands once.
 - The cursors are dlt's incremental state, saved in the warehouse with each chunk's rows.
+- Rejected rows of the code before `infinity.rejected` move into it before the first chunk
+  (`pipelines.sources.rejected_migration`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipelines.runtime.report import RunReport
 from pipelines.sources.infinity import infinity_source, route_resource_name, route_table
 from pipelines.sources.infinity.client import TriggerClient
 from pipelines.sources.infinity.settings import ROUTES, Backfill, InfinitySettings
+from pipelines.sources.rejected_migration import migrate_infinity
 
 log = logging.getLogger("pipelines")
 
@@ -43,6 +46,7 @@ def extract(report: RunReport, progress: Progress, backfill: Backfill | None) ->
         # BigQuery load jobs are atomic and dlt finds a started one again by its job id.
         warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
     load_pending(pipeline, report)
+    migrate_infinity(pipeline, report, wait)
     client = TriggerClient(config)
     try:
         # Routes overlap (`calls` is inside `all`) and dlt's upsert does not de-duplicate rows
