@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -242,6 +243,7 @@ def _push_target(
     rows = _read_rows(ledger.db, target.table)
     if rows is None:
         raise SyncError(f"{target.table} is not built yet: run the models first")
+    _check_unique_ids(target, rows)
     try:
         entries = ledger.entries(target.name)
     except DatabaseUndefinedRelation:  # a dry run before the first push
@@ -253,6 +255,21 @@ def _push_target(
         return
     ledger.record(records)
     _deliver(target, pending, entries, ledger, config.max_workers, report, on_progress)
+
+
+def _check_unique_ids(target: Target, rows: list[dict[str, Any]]) -> None:
+    """Refuse a table in which one outbound id is on two rows: the ledger keeps one row per
+    id, so one of the two would be sent and the other lost, or both sent. Every build checks
+    this (`pipelines.models.contracts`); this holds for a push on its own too, e.g. after a
+    BigQuery build that failed its check had already replaced the table."""
+    counts = Counter(row[target.id_column] for row in rows)
+    repeated = sorted((i for i, n in counts.items() if n > 1), key=str)
+    if repeated:
+        raise SyncError(
+            f"{target.table} has {len(repeated):,} {target.id_column} value(s) on more than "
+            f"one row (e.g. {repeated[0]!r}, {counts[repeated[0]]} rows): nothing sent to "
+            f"{target.name}. Rebuild the models (`python -m pipelines models --full`)."
+        )
 
 
 def _read_rows(db: Warehouse, table: str) -> list[dict[str, Any]] | None:

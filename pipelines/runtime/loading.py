@@ -50,7 +50,7 @@ def wait_seconds() -> float:
     return float(settings.bounded(spec, "warehouse_wait_seconds", wait, minimum=0))
 
 
-def load_pending(pipeline: Any, report: RunReport) -> None:
+def load_pending(pipeline: Any) -> None:
     """Finish what a killed or failed run left behind, before fetching anything new."""
     if pipeline.list_extracted_load_packages():
         pipeline.normalize()

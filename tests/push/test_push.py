@@ -452,3 +452,28 @@ def test_status_shows_deliveries_per_target(ws: PushWorkspace) -> None:
     status = ws.run("status")
     assert "deliveries:" in status.stdout
     assert "qubit: 27 sent, 3 skipped" in status.stdout
+
+
+def test_push_refuses_a_table_with_an_outbound_id_on_two_rows(
+    ws: PushWorkspace, receivers: Receivers
+) -> None:
+    """A hand edit (or a BigQuery build that failed its grain check after replacing the
+    table) leaves one Gameball event id on two rows: nothing goes to Gameball, the rest do."""
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute(
+            "insert into outbound.gameball_events select * from outbound.gameball_events "
+            f"where lead_id = '{_lead_id(0)}'"
+        )
+        ((event_id,),) = con.execute(
+            "select gameball_event_id from outbound.gameball_events "
+            f"where lead_id = '{_lead_id(0)}' limit 1"
+        ).fetchall()
+
+    result = ws.run("push")
+
+    assert result.code == 1, result.output
+    assert receivers.gameball.received == []
+    assert ws.deliveries("gameball") == {}
+    assert f"e.g. '{event_id}', 2 rows): nothing sent to gameball" in result.stdout
+    assert delivered_once(receivers)["owox"] == sendable("owox")
+    assert set(receivers.qubit.accepted) == sendable("qubit")

@@ -42,7 +42,7 @@ def extract(report: RunReport, progress: Progress, backfill: Any = None) -> None
     wait = wait_seconds()
     pipeline = make_pipeline("footprints")
     warehouse.while_warehouse_free(pipeline.sync_destination, wait)
-    load_pending(pipeline, report)
+    load_pending(pipeline)
     # Parquet, not dlt's default INSERT statements: several times faster into DuckDB. BigQuery
     # cannot load dlt's json columns (nested lists in the CRM's records) from parquet, but
     # loads them natively from jsonl.

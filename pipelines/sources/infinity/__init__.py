@@ -35,8 +35,8 @@ from pipelines.sources.infinity.columns import (
     ITEMISED_CALL_COLUMNS,
     NAMING,
     TRIGGER_COLUMNS,
-    _split_rows_without_id,
     rejected_row_id,
+    split_rows_without_id,
 )
 from pipelines.sources.infinity.ndjson import BrokenLine
 from pipelines.sources.infinity.settings import Backfill, InfinitySettings
@@ -188,7 +188,7 @@ def _route_resource(
                     return
 
         for number, (page, more) in enumerate(_prefetched(pages()), start=1):
-            table, without_id = _split_rows_without_id(client.type_page(page))
+            table, without_id = split_rows_without_id(client.type_page(page))
             set_aside = rejected_rows(route, page.broken + without_id)
             if table.num_rows:
                 yield table

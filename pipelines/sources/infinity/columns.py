@@ -187,7 +187,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _split_rows_without_id(table: pa.Table) -> tuple[pa.Table, list[BrokenLine]]:
+def split_rows_without_id(table: pa.Table) -> tuple[pa.Table, list[BrokenLine]]:
     """Rows whose rowId is missing or not an integer cannot be merged: set them aside."""
     if table.num_rows == 0:
         return table, []

@@ -45,7 +45,7 @@ def extract(report: RunReport, progress: Progress, backfill: Backfill | None) ->
     if warehouse.kind() == "duckdb":
         # BigQuery load jobs are atomic and dlt finds a started one again by its job id.
         warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
-    load_pending(pipeline, report)
+    load_pending(pipeline)
     migrate_infinity(pipeline, report, wait)
     client = TriggerClient(config)
     try:
