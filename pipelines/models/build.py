@@ -45,7 +45,14 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.models import contracts, incremental
-from pipelines.models.plan import SQL_DIR, Model, ModelError, plan, returned_columns
+from pipelines.models.plan import (
+    SQL_DIR,
+    Model,
+    ModelError,
+    plan,
+    returned_columns,
+    warehouse_message,
+)
 from pipelines.models.settings import (
     SETTINGS_TABLE,
     STATUSES_TABLE,
@@ -181,11 +188,6 @@ def error_location(model: Model, message: str, executed: str, header_lines: int 
     return model.origin
 
 
-def _describe(error: BaseException) -> str:
-    text = str(error).split("\nLINE ")[0]
-    return " ".join(text.split())
-
-
 class _ModelWarehouse(Warehouse):
     """The warehouse as a build sees it: what the model schemas hold, and model statements."""
 
@@ -242,7 +244,9 @@ class _ModelWarehouse(Warehouse):
             self.execute(executed)
         except Exception as error:
             where = error_location(model, str(error), executed, header_lines)
-            raise ModelError(f"{where}: {model.table} failed: {_describe(error)}") from error
+            raise ModelError(
+                f"{where}: {model.table} failed: {warehouse_message(error)}"
+            ) from error
 
 
 def _raw_inputs(models: list[Model]) -> list[str]:
@@ -269,7 +273,7 @@ def _read_state(db: _ModelWarehouse) -> tuple[incremental.State | None, str | No
     try:
         state = incremental.parse_state(db.query(incremental.STATE_READ))
     except Exception as error:  # another layout, or the warehouse refused the read
-        return None, f"the last build's state could not be read ({_describe(error)})"
+        return None, f"the last build's state could not be read ({warehouse_message(error)})"
     return state, None if state else "the last build's state is empty or inconsistent"
 
 

@@ -43,7 +43,7 @@ from typing import Any
 from sqlglot import exp
 
 from pipelines.models import incremental
-from pipelines.models.plan import Model, ModelError
+from pipelines.models.plan import Model, ModelError, warehouse_message
 
 ROW_COUNT, BREAKING_KEYS = "row_count", "breaking_keys"
 
@@ -117,10 +117,9 @@ def check_grains(
         try:
             rows = select(query)
         except Exception as error:  # e.g. a star hid that a grain column is not there
-            described = " ".join(str(error).split("\nLINE ")[0].split())
             raise ModelError(
                 f"{model.origin}:1: {model.table}: its grain ({', '.join(model.grain)}) "
-                f"could not be checked: {described}"
+                f"could not be checked: {warehouse_message(error)}"
             ) from error
         if rows:
             raise ContractBreached(breach_message(model, rows[0]))

@@ -53,6 +53,12 @@ class ModelError(SyncError):
     report: Any = None
 
 
+def warehouse_message(error: BaseException) -> str:
+    """The warehouse's own words for a failed statement, on one line (DuckDB's caret excerpt
+    after `LINE n:` is left out: the error names the model's file and line instead)."""
+    return " ".join(str(error).split("\nLINE ")[0].split())
+
+
 @dataclass(frozen=True)
 class Model:
     """One table or view to build: its select (DuckDB dialect) and the tables it reads."""

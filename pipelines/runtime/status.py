@@ -52,7 +52,7 @@ def _dataset_lines(db: Warehouse, dataset: str) -> list[str]:
     for table in tables:
         if table.startswith("_dlt"):
             continue
-        ((count,),) = db.query(f"select count(*) from {dataset}.{table}")
+        count = db.count(f"{dataset}.{table}")
         lines.append(f"  {dataset}.{table}: {count:,} rows")
     if rejected.TABLE in tables or OLD_INFINITY_TABLE in tables:
         lines += _rejected_lines(db, dataset, tables)

@@ -162,8 +162,8 @@ class Warehouse:
     Everything that reads or writes the warehouse in SQL (the models, the ledger, `status`)
     goes through it, on DuckDB or BigQuery alike. SQL is written in DuckDB's dialect and
     translated for the warehouse that runs it (`pipelines.runtime.transpile`). It wraps dlt's
-    `sql_client`, or, for `status` on DuckDB, a read-only connection of its own, so an
-    analyst's open session is no obstacle.
+    `sql_client`, or, for `status` on DuckDB, a read-only connection of its own
+    (`read_only_duckdb`), so an analyst's open session is no obstacle.
     """
 
     def __init__(
@@ -172,18 +172,15 @@ class Warehouse:
         self.client = client
         self.dialect = dialect
         self.job_client = job_client
-        self._duckdb = client if isinstance(client, duckdb.DuckDBPyConnection) else None
 
     @property
     def transactional(self) -> bool:
         """Whether DDL can run in a transaction (DuckDB's can; BigQuery's cannot)."""
         return self.dialect == SOURCE_DIALECT
 
-    def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
         """Run one statement as it is written (already in the warehouse's dialect)."""
-        if self._duckdb is not None:
-            return self._duckdb.execute(sql, list(args) or None).fetchall()
-        return [tuple(row) for row in self.client.execute_sql(sql, *args) or []]
+        return [tuple(row) for row in self.client.execute_sql(sql) or []]
 
     def translate(self, duckdb_sql: str) -> str:
         """A statement in DuckDB's dialect, written for this warehouse."""
@@ -191,18 +188,13 @@ class Warehouse:
             return duckdb_sql
         return to_dialect(sqlglot.parse_one(duckdb_sql, read=SOURCE_DIALECT), self.dialect)
 
-    def query(self, duckdb_sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    def query(self, duckdb_sql: str) -> list[tuple[Any, ...]]:
         """Run a statement written in DuckDB's dialect."""
-        return self.execute(self.translate(duckdb_sql), *args)
+        return self.execute(self.translate(duckdb_sql))
 
     def records(self, duckdb_sql: str) -> list[dict[str, Any]]:
         """The rows of a read written in DuckDB's dialect, as dicts by column name."""
-        sql = self.translate(duckdb_sql)
-        if self._duckdb is not None:
-            cursor = self._duckdb.execute(sql)
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        with self.client.execute_query(sql) as cursor:
+        with self.client.execute_query(self.translate(duckdb_sql)) as cursor:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -219,14 +211,6 @@ class Warehouse:
         """One transaction where DDL can be in one; else each statement commits on its own."""
         if not self.transactional:
             yield
-        elif self._duckdb is not None:
-            self._duckdb.begin()
-            try:
-                yield
-            except BaseException:
-                self._duckdb.rollback()
-                raise
-            self._duckdb.commit()
         else:
             with self.client.begin_transaction():
                 yield
@@ -241,11 +225,6 @@ class Warehouse:
         return f"begin transaction;\n{statements};\ncommit transaction;"
 
     def has_schema(self, schema: str) -> bool:
-        if self._duckdb is not None:
-            rows = self.execute(
-                "select 1 from information_schema.schemata where schema_name = ?", schema
-            )
-            return bool(rows)
         with self.client.with_alternative_dataset_name(schema):
             return bool(self.client.has_dataset())
 
@@ -329,6 +308,17 @@ def read_only_duckdb() -> Iterator[Warehouse]:
             raise SyncError(f"The warehouse {path} is held by {holder}; try again later.") from None
         raise
     try:
-        yield Warehouse(con, SOURCE_DIALECT)
+        yield Warehouse(_ReadOnlyClient(con), SOURCE_DIALECT)
     finally:
         con.close()
+
+
+class _ReadOnlyClient:
+    """A DuckDB connection of its own, with the one call of dlt's sql_client `status` reads
+    through (no dlt client: it would open the file for writing)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute_sql(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
