@@ -2,7 +2,8 @@
 demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
-is running or the warehouse stayed held. Every run ends with a one-paragraph summary.
+is running or the warehouse stayed held, 4 a data-quality gate was breached. Every run ends
+with a one-paragraph summary.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pipelines.runtime import runner, settings, warehouse
 from pipelines.runtime.lock import SyncBusy
 from pipelines.sources.infinity.settings import Backfill
 
-EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY = 1, 2, 3
+EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY, EXIT_GATE = 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_BUSY if isinstance(error, SyncBusy) else EXIT_SETTINGS
     print(result.summary())
-    return {None: 0, "settings": EXIT_SETTINGS, "busy": EXIT_BUSY}.get(
-        result.error_kind, EXIT_FAILED
-    )
+    if result.error_kind is None:
+        return EXIT_GATE if result.breaches else 0
+    return {"settings": EXIT_SETTINGS, "busy": EXIT_BUSY}.get(result.error_kind, EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,17 @@ class TargetReport:
     def problem(self) -> bool:
         return bool(self.error or self.failed or self.interrupted)
 
+    def counts(self) -> dict[str, int]:
+        """The figures of this push, for the run history (`ops.runs`)."""
+        names = ("sent", "failed", "retry_later", "unknown", "interrupted", "skipped")
+        figures = {name: getattr(self, name) for name in names}
+        return figures | {
+            "sent_before": self.sent_before,
+            "held": self.held,
+            "changed": len(self.changed),
+            "would_send": self.would_send,
+        }
+
     def summary(self, dry_run: bool) -> str:
         if self.error:
             return f"{self.target} FAILED: {self.error}"

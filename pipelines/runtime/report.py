@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,14 +19,32 @@ class RunReport:
     """What a run did, for the closing summary and the run log."""
 
     command: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.monotonic)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None  # set when the run ends
     rows: Counter[str] = field(default_factory=Counter)
     repaired: int = 0
-    cursors: dict[str, int] = field(default_factory=dict)
+    cursors_before: dict[str, int] = field(default_factory=dict)  # route -> rowId at the start
+    cursors: dict[str, int] = field(default_factory=dict)  # route -> rowId at the end
+    model_mode: str | None = None  # "full" or "incremental"; None: no models built
+    model_reason: str | None = None  # why full, or what changed
+    # target -> counts of the push ("sent", "failed", "skipped", "unknown", ...)
+    push: dict[str, dict[str, int]] = field(default_factory=dict)
+    # data-quality gates breached: {"gate", "value", "threshold", "key", "message"}
+    breaches: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None  # "settings", "busy" or "failed"
+
+    @property
+    def status(self) -> str:
+        """`ok`, `failed`, `gate_failed` or `busy`, as `ops.runs` records it."""
+        if self.error_kind == "busy":
+            return "busy"
+        if self.error:
+            return "failed"
+        return "gate_failed" if self.breaches else "ok"
 
     @property
     def seconds(self) -> float:
@@ -73,13 +92,20 @@ class RunReport:
 
     def as_record(self) -> dict[str, Any]:
         return {
+            "run_id": self.run_id,
             "command": self.command,
             "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "seconds": round(self.seconds, 3),
-            "status": "failed" if self.error else "ok",
+            "status": self.status,
             "rows": dict(self.rows),
             "repaired": self.repaired,
+            "cursors_before": self.cursors_before,
             "cursors": self.cursors,
+            "model_mode": self.model_mode,
+            "model_reason": self.model_reason,
+            "push": self.push,
+            "breaches": self.breaches,
             "notes": self.notes,
             "error": self.error,
         }

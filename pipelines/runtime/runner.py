@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from functools import partial
 
 from pipelines.models.build import InputsMissing, ModelRun, build_models
@@ -105,6 +106,7 @@ def run(
             report.fail(error)
         finally:
             report.repaired = progress.repaired
+            report.finished_at = datetime.now(UTC).isoformat()
             record_run(report)
     return report
 
@@ -158,6 +160,7 @@ def build_models_step(report: RunReport, progress: Progress, full: bool = False)
         # A source with no rows yet (a new account) is not a failed sync.
         report.notes.append(f"Models skipped: {missing}.")
         return False
+    report.model_mode, report.model_reason = result.mode, result.reason
     report.notes.append(result.summary())
     return True
 
@@ -169,6 +172,7 @@ def push_step(
     result = warehouse.while_warehouse_free(
         partial(push, targets, dry_run=dry_run, on_progress=progress.update), wait_seconds()
     )
+    report.push = {target.target: target.counts() for target in result.targets}
     report.notes.append(result.summary())
     if result.problem:
         raise PushFailed("not everything was delivered (see Push below)")

@@ -47,6 +47,7 @@ def extract(report: RunReport, progress: Progress, backfill: Backfill | None) ->
         warehouse.while_warehouse_free(partial(_undo_uncertain_row_copies, pipeline), wait)
     load_pending(pipeline)
     migrate_infinity(pipeline, report, wait)
+    report.cursors_before = infinity_cursors(pipeline.state)
     client = TriggerClient(config)
     try:
         # Routes overlap (`calls` is inside `all`) and dlt's upsert does not de-duplicate rows
