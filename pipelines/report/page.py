@@ -11,6 +11,7 @@ channel named `</script>` stays text.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -156,7 +157,8 @@ def write(figures: Figures, out: Path) -> Path:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, out)
     except OSError as error:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder itself may be what failed
+            partial.unlink(missing_ok=True)
         raise NotWritten(
             f"Could not write the report to {out}: {error.strerror or error}."
         ) from None
