@@ -65,8 +65,11 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def render_offline(page_file: Path, screenshot: Path, width: int = 1200) -> Rendered:
-    """Open `page_file` in headless Chromium with no network, and read what it shows."""
+def render_offline(
+    page_file: Path, screenshot: Path, width: int = 1200, scale: float = 1.0
+) -> Rendered:
+    """Open `page_file` in headless Chromium with no network, and read what it shows; the
+    screenshot is of the whole page, `width` CSS pixels wide, at `scale` image pixels each."""
     url = page_file.resolve().as_uri()
     errors: list[str] = []
     requests: list[str] = []
@@ -81,7 +84,9 @@ def render_offline(page_file: Path, screenshot: Path, width: int = 1200) -> Rend
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium()))
         try:
-            context = browser.new_context(offline=True, viewport={"width": width, "height": 900})
+            context = browser.new_context(
+                offline=True, viewport={"width": width, "height": 900}, device_scale_factor=scale
+            )
             context.route("**/*", refuse)
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
