@@ -142,24 +142,22 @@ def read(db: Warehouse, source: str, window: Window, now: datetime) -> Figures:
 def _funnel(db: Warehouse, window: Window, present: set[str]) -> Panel:
     if FUNNEL not in present:
         return _missing(FUNNEL, BUILT_BY_MODELS)
-    targets = list(OUTBOUND_TABLES)
-    delivered = ", ".join(f"{target}_delivered" for target in targets)
+    names = [
+        "day",
+        "calls",
+        "callers",
+        "leads",
+        "leads_matched",
+        "match_rate",
+        "conversions",
+        "conversion_value",
+        *(f"{target}_delivered" for target in OUTBOUND_TABLES),
+    ]
     rows = _rows(
         db,
-        f"select day, calls, callers, leads, leads_matched, match_rate, conversions, "
-        f"conversion_value, {delivered} from {FUNNEL} "
+        f"select {', '.join(names)} from {FUNNEL} "
         f"where day between date '{window.first_day}' and date '{window.last_day}' order by day",
-        [
-            "day",
-            "calls",
-            "callers",
-            "leads",
-            "leads_matched",
-            "match_rate",
-            "conversions",
-            "conversion_value",
-            *(f"{target}_delivered" for target in targets),
-        ],
+        names,
     )
     return _panel(db, rows, window, FUNNEL, "day")
 

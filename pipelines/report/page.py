@@ -16,7 +16,7 @@ import html
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,19 +120,19 @@ def render(figures: Figures) -> str:
         ),
         _section(
             "Runs",
-            "Every run in the window: rows loaded, coloured by how it ended; the table lists "
-            f"the last {LAST_RUNS}.",
+            "Every run in the window: rows loaded, coloured by how it ended (a cross: a gate "
+            f"breached); the table lists the last {LAST_RUNS}.",
             _chart("runs", figures.runs, lambda rows: _runs(rows, window))
             + _runs_table(figures.runs)
             + "<h2>Gate breaches</h2>"
             + _breaches_table(figures.runs, window),
         ),
     ]
+    made = figures.generated_at.astimezone(UTC)
     head = (
         f"<h1>callsync: the last {window.days} days</h1>"
         f'<p class="meta">{window.first_day} to {window.last_day} (UTC days), from '
-        f"{_text(figures.source)}; made {figures.generated_at:%Y-%m-%d %H:%M} UTC.</p>"
-        + _headline(figures.funnel)
+        f"{_text(figures.source)}; made {made:%Y-%m-%d %H:%M} UTC.</p>" + _headline(figures.funnel)
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -169,7 +169,7 @@ def _section(title: str, caption: str, body: str) -> str:
     return f'<h2>{_text(title)}</h2><p class="caption">{_text(caption)}</p>{body}'
 
 
-def _chart(name: str, panel: Panel, draw: Any) -> str:
+def _chart(name: str, panel: Panel, draw: Callable[[list[dict[str, Any]]], go.Figure]) -> str:
     """A chart's `<div>` and its figure, or the sentence saying why there is none."""
     if panel.absent is not None:
         return f'<p class="absent" data-absent="{name}">{_text(panel.absent)}</p>'
