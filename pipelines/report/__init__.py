@@ -15,15 +15,10 @@ from pipelines.report import figures, page
 from pipelines.report.figures import NoData, Window
 from pipelines.report.page import NotWritten
 
-__all__ = ["DEFAULT_DAYS", "DEFAULT_OUT", "NoData", "NotWritten", "write_report"]
-
-DEFAULT_DAYS = 30
-DEFAULT_OUT = Path("data/report.html")
+__all__ = ["NoData", "NotWritten", "write_report"]
 
 
-def write_report(
-    days: int = DEFAULT_DAYS, out: Path = DEFAULT_OUT, now: datetime | None = None
-) -> Path:
+def write_report(days: int, out: Path, now: datetime | None = None) -> Path:
     """Write the report of the configured warehouse's last `days` UTC days (ending on the day
     of `now`, default the clock) to `out`; `NoData` when it holds no calls or leads,
     `NotWritten` when `out` cannot be written."""
