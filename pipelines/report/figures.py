@@ -34,7 +34,7 @@ OUTBOUND_TABLES = {target: kind.table for target, kind in TARGETS.items()}
 SCHEMAS = ("infinity", "footprints", "analytics", "outbound", "ops")
 # The most runs drawn: a sync every 15 minutes for 90 days; the page stays quick to open.
 MAX_RUNS = 9_000
-BUILT_BY_MODELS = "the models build it (`python -m pipelines models`, or a `sync`)"
+BUILT_BY_MODELS = "the models build {} (`python -m pipelines models`, or a `sync`)"
 
 
 class NoData(Exception):
@@ -141,7 +141,7 @@ def read(db: Warehouse, source: str, window: Window, now: datetime) -> Figures:
 
 def _funnel(db: Warehouse, window: Window, present: set[str]) -> Panel:
     if FUNNEL not in present:
-        return _missing(FUNNEL, BUILT_BY_MODELS)
+        return _missing(FUNNEL, BUILT_BY_MODELS.format("it"))
     names = [
         "day",
         "calls",
@@ -164,7 +164,7 @@ def _funnel(db: Warehouse, window: Window, present: set[str]) -> Panel:
 
 def _diagnostics(db: Warehouse, window: Window, present: set[str]) -> Panel:
     if DIAGNOSTICS not in present:
-        return _missing(DIAGNOSTICS, BUILT_BY_MODELS)
+        return _missing(DIAGNOSTICS, BUILT_BY_MODELS.format("it"))
     rows = _rows(
         db,
         f"select cast(created_at as date) as day, match_outcome, count(*) as leads "
@@ -176,7 +176,7 @@ def _diagnostics(db: Warehouse, window: Window, present: set[str]) -> Panel:
 
 def _channels(db: Warehouse, window: Window, present: set[str]) -> Panel:
     if CONVERSIONS not in present:
-        return _missing(CONVERSIONS, BUILT_BY_MODELS)
+        return _missing(CONVERSIONS, BUILT_BY_MODELS.format("it"))
     rows = _rows(
         db,
         "select case when attributed_call_id is null then '(no attributed call)' "
@@ -207,8 +207,8 @@ def _skips(db: Warehouse, window: Window, present: set[str]) -> Panel:
     if not tables:
         return Panel(
             [],
-            f"No outbound rows yet: {', '.join(OUTBOUND_TABLES.values())} are not "
-            f"in the warehouse; {BUILT_BY_MODELS}.",
+            f"No outbound rows yet: {', '.join(OUTBOUND_TABLES.values())} are not in the "
+            f"warehouse; {BUILT_BY_MODELS.format('them')}.",
         )
     # A row without a conversion time has no day to fall in, and leaving it out would hide
     # exactly the rows skipped as `no_conversion_time`: they are counted in every window.

@@ -152,6 +152,36 @@ def test_report_with_no_rows_in_the_window_says_so_and_names_the_latest_day(
     assert not set(DATED_CHARTS) & set(_charts(page))
 
 
+def test_report_before_models_push_and_runs_says_per_panel_which_table_is_missing(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "extracted-only.duckdb"
+    shutil.copyfile(demo.warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        for schema in ("staging", "intermediate", "analytics", "outbound", "ops"):
+            con.execute(f"drop schema if exists {schema} cascade")
+
+    page = _write(monkeypatch, path, tmp_path / "report.html", 30, datetime.now(UTC))
+
+    models = "the models build it (`python -m pipelines models`, or a `sync`)."
+    assert _charts(page) == {}
+    assert _absent(page) == {
+        "funnel": f"analytics.daily_funnel is not in the warehouse yet: {models}",
+        "match-rate": f"analytics.daily_funnel is not in the warehouse yet: {models}",
+        "diagnostics": f"analytics.lead_match_diagnostics is not in the warehouse yet: {models}",
+        "channels": f"analytics.conversions is not in the warehouse yet: {models}",
+        "deliveries": "outbound.delivery_attempts is not in the warehouse yet: the push writes "
+        "it (`python -m pipelines push`, or a `sync`).",
+        "skips": "No outbound rows yet: outbound.qubit_events, outbound.owox_hits, "
+        "outbound.gameball_events are not in the warehouse; the models build them (`python -m "
+        "pipelines models`, or a `sync`).",
+        "runs": "ops.runs is not in the warehouse yet: every `sync`, `extract`, `models` and "
+        "`push` adds its run to it.",
+        "breaches": "ops.runs is not in the warehouse yet: every `sync`, `extract`, `models` "
+        "and `push` adds its run to it.",
+    }
+
+
 def test_report_of_a_missing_or_empty_warehouse_is_one_clear_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
