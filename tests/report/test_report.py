@@ -8,6 +8,8 @@ import inspect
 import json
 import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,43 @@ def test_report_of_a_missing_or_empty_warehouse_is_one_clear_sentence(
         "sync` first, then the report.\n"
     )
     assert not out.exists()
+
+
+# A process holding the DuckDB file for writing, as a running sync does, until its stdin closes.
+HOLD = (
+    "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+    "sys.stdin.read()"
+)
+
+
+def test_report_while_a_sync_holds_the_warehouse_exits_3_naming_the_holder(
+    full_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "held.duckdb"
+    shutil.copyfile(full_demo, path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = report_cli(monkeypatch, path, tmp_path / "report.html")
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        try:
+            holder.wait(timeout=30)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+
+    assert result.code == 3
+    assert result.stderr.startswith(f"The warehouse {path} is held by ")
+    assert result.stderr.endswith(f"(PID {holder.pid}); try again later.\n")
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_report_that_cannot_be_written_says_where_and_leaves_no_partial_file(
