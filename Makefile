@@ -18,7 +18,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DEMO_ENV := DESTINATION__DUCKDB__CREDENTIALS=data/demo.duckdb SYNC__PIPELINES_DIR=data/demo-pipelines
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo status-demo shell-demo shell sync faketime test test-shifted test-bigquery lint format bench lock clean bigquery-emulator
+.PHONY: help install demo status-demo shell-demo shell sync faketime chromium test test-shifted test-bigquery lint format bench lock clean bigquery-emulator
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,14 +50,21 @@ faketime: ## install Debian's faketime (libfaketime) when it is missing
 	@ls $(FAKETIME_GLOB) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq faketime && ls $(FAKETIME_GLOB); }
 
-test: $(STAMP) faketime ## run the test suite (real emulators over HTTP, real DuckDB files)
+# Debian's Chromium: the browser the report's test opens the page in (tests/helpers/browser.py).
+CHROMIUM := /usr/bin/chromium
+
+chromium: ## install Debian's Chromium (headless, for the report's browser test) when it is missing
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium && test -x $(CHROMIUM); }
+
+test: $(STAMP) faketime chromium ## run the test suite (real emulators over HTTP, real DuckDB files)
 	$(PY) -m pytest
 
 # The whole suite again with the clock moved (default 150 days ahead, or e.g. SHIFT=+400d):
 # nothing may depend on the day the code was written. Relative offsets only, so the clock
 # travel tests can still place their own processes; tests/faketime keeps time.sleep working.
 SHIFT ?= +150d
-test-shifted: $(STAMP) faketime ## the test suite with the clock moved SHIFT ahead (default +150d) by libfaketime
+test-shifted: $(STAMP) faketime chromium ## the test suite with the clock moved SHIFT ahead (default +150d) by libfaketime
 	LD_PRELOAD=$$(ls $(FAKETIME_GLOB) | head -n 1) FAKETIME="$(SHIFT)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
 	FAKETIME_FORCE_MONOTONIC_FIX=0 PYTHONPATH=$(CURDIR)/tests/faketime $(PY) -m pytest
 

@@ -1,5 +1,5 @@
 """Command line: `python -m pipelines sync | extract <source> | models | push | status | query |
-demo`.
+report | demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
 is running or the warehouse stayed held, 4 a data-quality gate was breached. Every run ends
@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from pipelines.push import TARGETS
 from pipelines.runtime import runner, settings, warehouse
@@ -50,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         "query", help="SQL on the DuckDB warehouse (read-only): one statement, or a prompt"
     )
     query.add_argument("sql", nargs="?", help="the statement; without it, a prompt (or stdin)")
+    report = commands.add_parser(
+        "report", help="one self-contained HTML file with charts of the last days (offline)"
+    )
+    report.add_argument(
+        "--days", type=_days, default=30, help="the UTC days up to today to chart (default 30)"
+    )
+    report.add_argument(
+        "--out", type=Path, default=Path("data/report.html"), help="default: data/report.html"
+    )
     demo = commands.add_parser("demo", help="the whole flow against bundled emulators")
     demo.add_argument("--rows", type=int, default=50_000, help="triggers in the demo data set")
     return parser
@@ -73,6 +83,35 @@ def _query(sql: str | None) -> int:
     if sql is None:
         return prompt(path)
     return 0 if run_statement(path, sql, sys.stdout) else EXIT_FAILED
+
+
+def _days(text: str) -> int:
+    """--days: a whole number of days, 1 to 3660."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 3660, got {text!r}")
+    return days
+
+
+def _report(days: int, out: Path) -> int:
+    from pipelines.report import NoData, NotWritten, write_report
+
+    try:
+        path = write_report(days, out)
+    except (NoData, NotWritten) as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILED
+    except settings.SettingError as error:
+        print(error, file=sys.stderr)
+        return EXIT_SETTINGS
+    except settings.SyncError as error:  # a sync holds the DuckDB file
+        print(error, file=sys.stderr)
+        return EXIT_BUSY
+    print(f"Report of the last {days} days written to {path}")
+    return 0
 
 
 def _configure_logging() -> None:
@@ -113,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         except settings.SettingError as error:
             print(error, file=sys.stderr)
             return EXIT_SETTINGS
+    if args.command == "report":
+        return _report(args.days, args.out)
     if args.command == "status":
         from pipelines.runtime.status import report
 

@@ -10,7 +10,9 @@ whatever day it runs (`emulators.scenario`). The run times are kept in
 data/demo-runs.json; a demo last run longer ago than the lookback starts over.
 
 The push goes to local receivers of Qubit, OWOX BI and Gameball, started fresh on every run;
-the ledger in the warehouse is what keeps a second run from sending a conversion again.
+the ledger in the warehouse is what keeps a second run from sending a conversion again. Each
+run ends by writing the report of the warehouse (`python -m pipelines report`) to
+data/demo-report.html and printing its path.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from emulators.owox import OwoxEmulator
 from emulators.qubit import QubitEmulator
 from emulators.scenario import Scenario
 from pipelines.push import TARGETS
+from pipelines.report import write_report
 from pipelines.runtime import runner
 
 DATA = Path("data")
 WAREHOUSE = DATA / "demo.duckdb"
 PIPELINES_DIR = DATA / "demo-pipelines"
 RUNS_FILE = DATA / "demo-runs.json"  # the time of every demo run so far: the data's anchor
+REPORT = DATA / "demo-report.html"
 NEW_CALLS_PER_RUN = 1_000
 DEMO_DAYS = 60
 LEADS = 2_000
@@ -180,6 +184,11 @@ def run_demo(rows: int) -> int:
         f"customers; `{STATUS_COMMAND}` shows cursors, counts and deliveries; "
         f"`{SHELL_COMMAND}` opens a SQL prompt on {WAREHOUSE}; `rm -rf data/demo*` starts over."
     )
+    # The report spans the demo's whole world, not the command's default 30 days.
+    with _environment({"DESTINATION__DUCKDB__CREDENTIALS": str(WAREHOUSE)}):
+        path = write_report(DEMO_DAYS, REPORT)
+    print(f"\nThe report, charts of the last {DEMO_DAYS} days in one file that opens offline:")
+    print(path.resolve())
     return 0
 
 
