@@ -13,9 +13,15 @@ the key that sets it.
   days before. Both wait for `min_leads_for_match_rate` leads in each window; they need the
   models of this sync.
 - `rejected_share_<source>`: rows this sync set aside in `<source>.rejected`, against every row
-  it read from that source (nested child tables not counted twice).
+  it read from that source (nested child tables not counted twice), once it read
+  `min_rows_for_rejected_share`: one unreadable line among the few rows of a quiet 15-minute
+  run is no sign of a broken feed.
 - `skipped_share_<target>`: outbound rows of the last 14 days with a `skip_reason`, for each
-  configured target, once it has `min_rows_for_skipped_share` rows.
+  configured target, once it has `min_rows_for_skipped_share` rows. Qubit and OWOX skip every
+  lead that did not call first and every call without a web visitor id: nine rows in ten
+  skipped is an ordinary day for some businesses. So the default flags only a target to which
+  next to nothing can be sent (a missing currency, a misnamed custom field), over enough rows
+  that it is not chance; `max_skipped_share_<target>` tightens it where skips are rare.
 
 A gate that cannot judge (no data yet, too few rows to tell noise from a fault, no models
 this run) never breaches; the summary says it was not checked, and why.
@@ -108,7 +114,7 @@ def check(db: Warehouse, config: QualitySettings, now: datetime, run: RunFacts) 
         _freshness(report, now, "lead", newest, config.max_hours_without_leads)
     _match_rate(report, db, now, config, run.models_built)
     for source in run.sources:
-        _rejected_share(report, source, run.rows, config.max_rejected_share)
+        _rejected_share(report, source, run.rows, config)
     for target in run.targets:
         _skipped_share(report, db, now, config, target, run.models_built)
     return report
@@ -227,8 +233,9 @@ def _match_rate(
 
 
 def _rejected_share(
-    report: GateReport, source: str, rows: Mapping[str, int], threshold: Threshold | None
+    report: GateReport, source: str, rows: Mapping[str, int], config: QualitySettings
 ) -> None:
+    threshold = config.max_rejected_share
     if threshold is None:
         return
     gate, rejected_table = f"rejected_share_{source}", f"{source}.rejected"
@@ -239,8 +246,12 @@ def _rejected_share(
         for table, n in rows.items()
         if table.startswith(f"{source}.") and table != rejected_table and "__" not in table
     )
-    if not read:
-        report.unchecked.append(f"{gate} (no rows read this run)")
+    least = config.min_rows_for_rejected_share
+    if read < max(least, 1):
+        report.unchecked.append(
+            f"{gate} ({read:,} rows read this run, below "
+            f"quality.min_rows_for_rejected_share {least})"
+        )
         return
     share = rejected / read
     report.judge(

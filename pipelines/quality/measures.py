@@ -1,9 +1,9 @@
 """What the data-quality gates measure, read from the warehouse.
 
-Each measure is one query in DuckDB's dialect through the warehouse adapter, so it runs on
-BigQuery too (`Warehouse.query` translates). "Now" is passed in and written into the SQL as a
-literal, never read from the warehouse's clock: the gates judge the data against the run's
-own time, and tests can place it.
+Each measure is one query in DuckDB's dialect (`*_sql`, for the tests to translate too), run
+through the warehouse adapter, so it runs on BigQuery as well (`Warehouse.query` translates).
+"Now" is passed in and written into the SQL as a literal, never read from the warehouse's
+clock: the gates judge the data against the run's own time, and tests can place it.
 
 Calls are Infinity triggers whose action is `call` or `callBlegStart`, as the match model
 counts them (sql/intermediate/int_calls_matched_to_leads.sql); a lead is matched when it has
@@ -40,9 +40,14 @@ def as_utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def latest_sql(table: str, column: str, now: datetime) -> str:
+    # Up to now only: one row dated in the future must not hide a gap.
+    return f"select max({column}) from {table} where {column} <= {literal(now)}"
+
+
 def latest(db: Warehouse, table: str, column: str, now: datetime) -> datetime | None:
-    """The newest `column` of `table` up to `now` (a row dated later cannot hide a gap)."""
-    ((found,),) = db.query(f"select max({column}) from {table} where {column} <= {literal(now)}")
+    """The newest `column` of `table` up to `now`."""
+    ((found,),) = db.query(latest_sql(table, column, now))
     return as_utc(found)
 
 
@@ -50,13 +55,11 @@ def latest(db: Warehouse, table: str, column: str, now: datetime) -> datetime | 
 class Volume:
     """Calls since 00:00 UTC up to now, and in the same hours of each of the days before."""
 
-    now: datetime
     today: int
     earlier: tuple[int, ...]  # one day back first
 
 
-def call_volume(db: Warehouse, now: datetime) -> Volume:
-    """Today's calls so far and the same span on each of the `BASELINE_DAYS` days before."""
+def volume_sql(now: datetime) -> str:
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     spans = [
         (midnight - timedelta(days=back), now - timedelta(days=back))
@@ -68,12 +71,17 @@ def call_volume(db: Warehouse, now: datetime) -> Volume:
         for back, (start, end) in enumerate(spans)
     )
     actions = ", ".join(f"'{action}'" for action in CALL_ACTIONS)
-    ((*found,),) = db.query(
+    return (
         f"select {counts} from {RAW_TRIGGERS} where act in ({actions}) "
         f"and trigger_datetime >= {literal(spans[-1][0])} and trigger_datetime < {literal(now)}"
     )
+
+
+def call_volume(db: Warehouse, now: datetime) -> Volume:
+    """Today's calls so far and the same span on each of the `BASELINE_DAYS` days before."""
+    (found,) = db.query(volume_sql(now))
     today, *earlier = (int(count or 0) for count in found)
-    return Volume(now, today, tuple(earlier))
+    return Volume(today, tuple(earlier))
 
 
 @dataclass(frozen=True)
@@ -94,10 +102,9 @@ class MatchRates:
         return self.baseline_matched / self.baseline_leads if self.baseline_leads else 0.0
 
 
-def match_rates(db: Warehouse, now: datetime) -> MatchRates:
+def match_rates_sql(now: datetime) -> str:
     recent, start = literal(now - RECENT), literal(now - RECENT - timedelta(days=BASELINE_DAYS))
-    (found,) = db.query(
-        f"""
+    return f"""
         with matched as (
             select distinct lead_id from {MATCHES}
         )
@@ -112,8 +119,11 @@ def match_rates(db: Warehouse, now: datetime) -> MatchRates:
         left join matched
             on matched.lead_id = leads.lead_id
         where leads.created_at > {start} and leads.created_at <= {literal(now)}
-        """
-    )
+    """
+
+
+def match_rates(db: Warehouse, now: datetime) -> MatchRates:
+    (found,) = db.query(match_rates_sql(now))
     recent_leads, recent_matched, baseline_leads, baseline_matched = (int(n or 0) for n in found)
     return MatchRates(recent_leads, recent_matched, baseline_leads, baseline_matched)
 
@@ -143,19 +153,21 @@ class Skipped:
         return (skips[0][1], -skips[0][0]) if skips else None
 
 
-def skipped_rows(db: Warehouse, table: str, now: datetime) -> Skipped:
-    """Rows of the outbound `table` by conversion time (the lead's creation when it has none,
-    so rows skipped for `no_conversion_time` are counted too)."""
+def skipped_sql(table: str, now: datetime) -> str:
+    # By conversion time, or the lead's creation when it has none: rows skipped for
+    # `no_conversion_time` count too.
     day = "coalesce(outbound.converted_at, conversions.lead_created_at)"
     start = literal(now - timedelta(days=BASELINE_DAYS))
-    rows = db.query(
-        f"""
+    return f"""
         select outbound.skip_reason, count(*)
         from {table} as outbound
         left join {CONVERSIONS} as conversions
             on conversions.lead_id = outbound.lead_id
         where {day} > {start} and {day} <= {literal(now)}
         group by outbound.skip_reason
-        """
-    )
-    return Skipped({reason: int(count) for reason, count in rows})
+    """
+
+
+def skipped_rows(db: Warehouse, table: str, now: datetime) -> Skipped:
+    """The rows of the outbound `table` of the last 14 days, by skip reason."""
+    return Skipped({reason: int(count) for reason, count in db.query(skipped_sql(table, now))})

@@ -42,8 +42,9 @@ class QualitySettings:
     max_match_rate_drop: Threshold | None = None
     min_leads_for_match_rate: int = 30
     max_rejected_share: Threshold | None = None
+    min_rows_for_rejected_share: int = 20
     max_skipped_share: tuple[tuple[str, Threshold | None], ...] = ()  # (target, limit)
-    min_rows_for_skipped_share: int = 20
+    min_rows_for_skipped_share: int = 50
 
     def skipped_share(self, target: str) -> Threshold | None:
         return dict(self.max_skipped_share).get(target)
@@ -78,6 +79,9 @@ class QualitySettings:
                 "min_leads_for_match_rate", raw.min_leads_for_match_rate
             ),
             max_rejected_share=_threshold("max_rejected_share", raw.max_rejected_share, **share),
+            min_rows_for_rejected_share=_count(
+                "min_rows_for_rejected_share", raw.min_rows_for_rejected_share
+            ),
             max_skipped_share=tuple(per_target),
             min_rows_for_skipped_share=_count(
                 "min_rows_for_skipped_share", raw.min_rows_for_skipped_share

@@ -192,7 +192,7 @@ def _post(config: AlertSettings, body: dict[str, Any]) -> str | None:
     except requests.Timeout:
         return f"the webhook did not answer within {config.timeout_seconds:g} s"
     except requests.ConnectionError:
-        return "could not connect to the webhook"
+        return "the connection to the webhook failed"
     except requests.RequestException as error:
         return f"{type(error).__name__} sending to the webhook"
     if not 200 <= response.status_code < 300:
