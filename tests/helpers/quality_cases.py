@@ -12,6 +12,15 @@ import pyarrow as pa
 
 from helpers.model_cases import RAW_COLUMNS, call, lead
 
+# Mid-afternoon UTC of today: the volume gate has a baseline by then (see the early-day test).
+NOW = datetime.now(UTC).replace(hour=15, minute=30, second=0, microsecond=0)
+# What an ordinary sync read: rows per table, as RunReport.rows counts them.
+ORDINARY_ROWS = {
+    "infinity.triggers": 400,
+    "infinity.rejected": 1,
+    "footprints.leads": 40,
+    "footprints.customers__leads": 90,
+}
 DAYS = 16  # today and the 15 days before: the 14-day baselines and the day before them
 LEADS_PER_DAY = 40  # one every 36 minutes
 OTHER_CALLS_PER_DAY = 96  # one every 15 minutes, from numbers that never become leads

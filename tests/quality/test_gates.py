@@ -20,7 +20,7 @@ import dlt
 import pytest
 from helpers import ROOT, Workspace, cli_pythonpath
 from helpers.model_cases import SETTINGS
-from helpers.quality_cases import Business, write_raw_tables
+from helpers.quality_cases import NOW, ORDINARY_ROWS, Business, write_raw_tables
 
 from emulators.footprints import FootprintsEmulator
 from emulators.gameball import GameballEmulator
@@ -30,21 +30,13 @@ from emulators.qubit import QubitEmulator
 from emulators.scenario import Scenario
 from pipelines.models.build import build_models
 from pipelines.models.settings import ModelSettings
+from pipelines.push import TARGETS as PUSH_TARGETS
 from pipelines.quality.gates import GateReport, RunFacts, check
 from pipelines.quality.settings import QualitySettings
 from pipelines.runtime import settings, warehouse
 
-# Mid-afternoon UTC of today: the volume gate has a baseline by then (see the early-day test).
-NOW = datetime.now(UTC).replace(hour=15, minute=30, second=0, microsecond=0)
 HOUR = timedelta(hours=1)
-TARGETS = ("qubit", "owox", "gameball")
-# What an ordinary sync read: rows per table, as RunReport.rows counts them.
-ORDINARY_ROWS = {
-    "infinity.triggers": 400,
-    "infinity.rejected": 1,
-    "footprints.leads": 40,
-    "footprints.customers__leads": 90,
-}
+TARGETS = tuple(PUSH_TARGETS)
 # Every gate that is on by default (min_match_rate is off: a floor only the business knows).
 DEFAULT_GATES = {
     "freshness_triggers",
@@ -326,6 +318,7 @@ def test_quality_settings_a_bad_value_stops_the_sync_before_any_request(
 
 def test_quality_and_alerts_keys_are_in_config_toml_and_the_readme() -> None:
     config = (ROOT / ".dlt" / "config.toml").read_text()
+    secrets = (ROOT / ".dlt" / "example.secrets.toml").read_text()
     readme = (ROOT / "README.md").read_text()
     written = tomllib.loads(config)
     for spec in (settings.QualityConfig, settings.AlertsConfig):
@@ -335,7 +328,11 @@ def test_quality_and_alerts_keys_are_in_config_toml_and_the_readme() -> None:
             name = spec_field.name
             if name.startswith("_") or name in settings.SettingsSection.__dataclass_fields__:
                 continue
-            assert f"{name} =" in config, f"{spec.key(name)} is not in .dlt/config.toml"
+            secret = "TSecretStrValue" in str(spec_field.type)
+            where = (
+                (secrets, ".dlt/example.secrets.toml") if secret else (config, ".dlt/config.toml")
+            )
+            assert f"{name} =" in where[0], f"{spec.key(name)} is not in {where[1]}"
             assert f"`{spec.key(name)}`" in readme, f"{spec.key(name)} is not in the README"
             if name in section:  # an uncommented default is the spec's own
                 assert _same(section[name], getattr(defaults, name)), spec.key(name)
