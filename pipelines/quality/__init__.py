@@ -9,7 +9,6 @@ and the next sync that passes them all sends everything due, as the ledger has i
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from pipelines.quality.gates import GateReport, RunFacts, check, configured_targets
@@ -22,7 +21,6 @@ HELD = (
     "Push held: a data-quality gate is breached and quality.block_push "
     "[QUALITY__BLOCK_PUSH] is true; the next sync that passes every gate sends it all."
 )
-log = logging.getLogger("pipelines")
 
 
 def check_settings() -> None:
@@ -43,8 +41,6 @@ def gate_run(
             return check(db, config, now, facts)
 
     result = warehouse.while_warehouse_free(measure, wait_seconds())
-    for breach in result.breaches:
-        log.warning("%s", breach.message)
     report.breaches = [breach.record() for breach in result.breaches]
     report.notes.append(result.summary())
     return config.block_push and bool(result.breaches)

@@ -77,6 +77,8 @@ class RunFacts:
 
 @dataclass
 class GateReport:
+    """What the gates found: the gates passed, the breaches, and the gates that could not judge."""
+
     passed: list[str] = field(default_factory=list)
     breaches: list[Breach] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)  # "gate (why)"

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dlt
 import pytest
+from dlt.common.configuration import is_secret_hint
 from helpers import ROOT, Workspace, cli_pythonpath
 from helpers.model_cases import SETTINGS
 from helpers.quality_cases import NOW, ORDINARY_ROWS, Business, write_raw_tables
@@ -324,11 +325,8 @@ def test_quality_and_alerts_keys_are_in_config_toml_and_the_readme() -> None:
     for spec in (settings.QualityConfig, settings.AlertsConfig):
         defaults = spec()
         section = written.get(spec.SECTION, {})
-        for spec_field in fields(defaults):
-            name = spec_field.name
-            if name.startswith("_") or name in settings.SettingsSection.__dataclass_fields__:
-                continue
-            secret = "TSecretStrValue" in str(spec_field.type)
+        for name, hint in spec.get_resolvable_fields().items():
+            secret = is_secret_hint(hint)
             where = (
                 (secrets, ".dlt/example.secrets.toml") if secret else (config, ".dlt/config.toml")
             )
