@@ -31,20 +31,21 @@ class Threshold:
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """Validated `[quality]` settings; None is a gate turned off."""
+    """Validated `[quality]` settings; a threshold of None is a gate turned off. The defaults
+    are the config spec's (`runtime.settings.QualityConfig`)."""
 
-    block_push: bool = False
-    max_hours_without_triggers: Threshold | None = None
-    max_hours_without_leads: Threshold | None = None
-    min_volume_ratio: Threshold | None = None
-    min_baseline_calls: int = 30
-    min_match_rate: Threshold | None = None
-    max_match_rate_drop: Threshold | None = None
-    min_leads_for_match_rate: int = 30
-    max_rejected_share: Threshold | None = None
-    min_rows_for_rejected_share: int = 20
-    max_skipped_share: tuple[tuple[str, Threshold | None], ...] = ()  # (target, limit)
-    min_rows_for_skipped_share: int = 50
+    block_push: bool
+    max_hours_without_triggers: Threshold | None
+    max_hours_without_leads: Threshold | None
+    min_volume_ratio: Threshold | None
+    min_baseline_calls: int
+    min_match_rate: Threshold | None
+    max_match_rate_drop: Threshold | None
+    min_leads_for_match_rate: int
+    max_rejected_share: Threshold | None
+    min_rows_for_rejected_share: int
+    max_skipped_share: tuple[tuple[str, Threshold | None], ...]  # (target, its limit)
+    min_rows_for_skipped_share: int
 
     def skipped_share(self, target: str) -> Threshold | None:
         return dict(self.max_skipped_share).get(target)
