@@ -78,7 +78,8 @@ class RunReport:
         parts += self.notes
         if self.error:
             parts.append("Everything loaded before the failure is kept; the next run resumes.")
-        return " ".join(parts)
+        # A line per breached gate after the paragraph: its value, threshold and key.
+        return "\n".join([" ".join(parts), *(breach["message"] for breach in self.breaches)])
 
     def fail(self, error: BaseException) -> None:
         self.error = describe(error)

@@ -1,7 +1,9 @@
 """Runs the steps of a sync in order, under the lock, and collects what each did.
 
 `sync` extracts every configured source (each source owns how it loads: `sources/*/load.py`),
-builds the models, then pushes; a run ends with one summary and a line in the run log.
+builds the models, checks the data-quality gates (`pipelines.quality`), then pushes; a run ends
+with one summary and a line in the run log, and a sync's change of state is alerted
+(`runtime/alerts.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import logging
 from datetime import UTC, datetime
 from functools import partial
 
+from pipelines import quality
 from pipelines.models.build import InputsMissing, ModelRun, build_models
 from pipelines.models.settings import ModelSettings
 from pipelines.push import PushFailed, check_settings, push
-from pipelines.runtime import settings, warehouse
+from pipelines.runtime import alerts, settings, warehouse
 from pipelines.runtime.loading import pipelines_dir, wait_seconds
 from pipelines.runtime.lock import sync_lock
 from pipelines.runtime.progress import Progress
@@ -74,6 +77,8 @@ def run(
     """
     report = RunReport(command)
     progress = Progress()
+    # The scheduled command: its data is gated and its changes of state alerted.
+    scheduled = command == "sync"
     with sync_lock():
         try:
             if sources is None:
@@ -87,6 +92,9 @@ def run(
             if models:
                 ModelSettings.from_config()
             check_settings(targets)
+            if scheduled:
+                quality.check_settings()
+                alerts.check_settings()
             warehouse.while_warehouse_free(warehouse.probe_free, wait_seconds())
             failed = extract_sources(report, progress, sources, backfill)
             if failed is not None:
@@ -97,10 +105,13 @@ def run(
                     )
                 raise failed
             built = build_models_step(report, progress, full_models) if models else False
-            if targets and (built or not models):
-                push_step(report, progress, targets, dry_run)
-            elif targets:
+            held = scheduled and quality.gate_run(report, sources, built, targets)
+            if targets and models and not built:
                 report.notes.append("Push skipped: the models were not built.")
+            elif targets and held:
+                report.notes.append(quality.HELD)
+            elif targets:
+                push_step(report, progress, targets, dry_run)
         except Exception as error:
             log.debug("run failed", exc_info=True)
             report.fail(error)
@@ -108,6 +119,8 @@ def run(
             report.repaired = progress.repaired
             report.finished_at = datetime.now(UTC).isoformat()
             record_run(report)
+            if scheduled:
+                alerts.notify(report)
     return report
 
 

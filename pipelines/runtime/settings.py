@@ -175,6 +175,39 @@ class SyncConfig(SettingsSection):
 
 
 @configspec
+class QualityConfig(SettingsSection):
+    """The data-quality gates (`pipelines.quality`). A threshold is text so that `none` can be
+    written in TOML and the environment alike; 0 or none turns its gate off."""
+
+    SECTION: ClassVar[str] = "quality"
+
+    block_push: bool = False
+    max_hours_without_triggers: str | None = "24"
+    max_hours_without_leads: str | None = "48"
+    min_volume_ratio: str | None = "0.25"
+    min_baseline_calls: int = 30
+    min_match_rate: str | None = "none"  # a floor only the business knows: off by default
+    max_match_rate_drop: str | None = "0.3"
+    min_leads_for_match_rate: int = 30
+    max_rejected_share: str | None = "0.05"
+    min_rows_for_rejected_share: int = 20
+    max_skipped_share: str | None = "0.98"
+    # unset: max_skipped_share applies to the target
+    max_skipped_share_qubit: str | None = None
+    max_skipped_share_owox: str | None = None
+    max_skipped_share_gameball: str | None = None
+    min_rows_for_skipped_share: int = 50
+
+
+@configspec
+class AlertsConfig(SettingsSection):
+    SECTION: ClassVar[str] = "alerts"
+
+    webhook_url: TSecretStrValue | None = None
+    timeout_seconds: float = 10.0
+
+
+@configspec
 class DuckDBConfig(SettingsSection):
     SECTION: ClassVar[str] = "destination.duckdb"
 
@@ -203,6 +236,8 @@ SECTIONS: dict[str, type[SettingsSection]] = {
         PushConfig,
         HttpConfig,
         SyncConfig,
+        QualityConfig,
+        AlertsConfig,
         DuckDBConfig,
         BigQueryConfig,
     )

@@ -96,6 +96,7 @@ def test_settings_mark_every_secret_as_a_secret() -> None:
         "sources.footprints.pin",
         "sources.footprints.password",
         "destination.gameball.api_key",
+        "alerts.webhook_url",
     }
 
 
