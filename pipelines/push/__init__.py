@@ -244,7 +244,7 @@ def push(
         return report
     redact = redaction.redactor()
     with warehouse.connect(destination, LEDGER_TABLE.split(".")[0]) as db:
-        ledger = Ledger(db, run_id, redact)
+        ledger = Ledger(db, run_id, redact.optional)
         if not dry_run:
             ledger.ensure()
         for target in targets:

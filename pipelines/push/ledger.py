@@ -148,14 +148,15 @@ class Ledger:
 
     Args:
         run_id: The run whose attempts these are (`ops.runs`); None for a push on its own.
-        redact: Applied to every message written (`pipelines.runtime.redaction`).
+        redact: Applied to every message written (`Redactor.optional` of
+            `pipelines.runtime.redaction`).
     """
 
     def __init__(
         self,
         db: Warehouse,
         run_id: str | None = None,
-        redact: Callable[[str], str] = str,
+        redact: Callable[[str | None], str | None] = lambda message: message,
     ) -> None:
         self.db = db
         self.run_id = run_id
@@ -186,8 +187,8 @@ class Ledger:
     def record(self, entries: Iterable[Entry], attempts: Iterable[Attempt] = ()) -> None:
         """Write these rows over any earlier rows of the same (target, outbound id), and
         append the attempts that left them so, in the same transaction."""
-        entries = [replace(e, message=self._redacted(e.message)) for e in entries]
-        attempts = [replace(a, message=self._redacted(a.message)) for a in attempts]
+        entries = [replace(e, message=self.redact(e.message)) for e in entries]
+        attempts = [replace(a, message=self.redact(a.message)) for a in attempts]
         if not entries and not attempts:
             return
         if self.db.transactional:
@@ -219,9 +220,6 @@ class Ledger:
             self.db.script(_replace_sql(chunk) + self._append_sql(chunk_attempts))
             for chunk, chunk_attempts in zip(chunks, attempts_of, strict=True)
         ]
-
-    def _redacted(self, message: str | None) -> str | None:
-        return None if message is None else self.redact(message)
 
     def _replace_duckdb(self, entries: Sequence[Entry]) -> None:
         rows = pa.Table.from_pylist(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -97,9 +98,10 @@ def record(report: RunReport) -> None:
     """
     try:
         redact = redaction.redactor()
-        report.error = None if report.error is None else redact(report.error)
+        report.error = redact.optional(report.error)
         report.notes = [redact(note) for note in report.notes]
-        _append(runs_file(), json.dumps(redact.deep(_line(report))))
+        # default=str: a gate's breach may carry a value SQL returned (a Decimal, a date).
+        _append(runs_file(), json.dumps(redact.deep(_line(report)), default=str))
     except Exception as error:
         log.warning("run history: this run is not recorded (%s)", describe(error))
         return
@@ -120,7 +122,7 @@ def busy_recorded(report: RunReport) -> Iterator[None]:
         raise
 
 
-def write_pending(dlt_destination: Any = None, redact: redaction.Redactor | None = None) -> int:
+def write_pending(redact: redaction.Redactor | None = None) -> int:
     """Write every run of runs.jsonl not yet in `ops.runs`; how many were written.
 
     Never raises: when the warehouse cannot be written, one log line, and the runs wait.
@@ -129,7 +131,7 @@ def write_pending(dlt_destination: Any = None, redact: redaction.Redactor | None
     try:
         pending = read_pending()
         if pending.runs:
-            with warehouse.connect(dlt_destination, RUNS_TABLE.split(".")[0]) as db:
+            with warehouse.connect(dataset=RUNS_TABLE.split(".")[0]) as db:
                 # Lines of older versions were not redacted when written.
                 _write(db, [redact.deep(run) for run in pending.runs])
         if pending.end != pending.start:
@@ -267,31 +269,43 @@ def _save_checkpoint(pending: Pending) -> None:
 
 
 def _row(run: dict[str, Any], recorded_at: datetime) -> tuple[Any, ...]:
-    """A run of runs.jsonl as a row of `ops.runs` (older lines lack some fields)."""
-    rows = run.get("rows") or {}
-    error = run.get("error")
+    """A run of runs.jsonl as a row of `ops.runs`. Every value is made its column's type or
+    NULL: older lines lack fields, and a line edited by hand must not stop every later row."""
+    rows: dict[str, Any] = run["rows"] if isinstance(run.get("rows"), dict) else {}
+    rejected = sum(_number(n) or 0 for t, n in rows.items() if str(t).endswith("rejected"))
+    error = _text(run.get("error"))
     return (
-        run["run_id"],
-        run.get("command"),
+        str(run["run_id"]),
+        _text(run.get("command")),
         parse_timestamp(run.get("started_at")),
         parse_timestamp(run.get("finished_at")),
-        run.get("seconds"),
-        run.get("status") or ("failed" if error else "ok"),
-        run.get("error_kind"),
-        json.dumps(rows),
-        sum(int(n) for table, n in rows.items() if table.endswith("rejected")),
-        run.get("repaired") or 0,
-        json.dumps(run.get("cursors_before") or {}),
-        json.dumps(run.get("cursors") or {}),
-        run.get("model_mode"),
-        run.get("model_reason"),
-        json.dumps(run.get("push") or {}),
-        json.dumps(run.get("breaches") or []),
-        json.dumps(run.get("notes") or []),
+        _number(run.get("seconds")),
+        _text(run.get("status")) or ("failed" if error else "ok"),
+        _text(run.get("error_kind")),
+        json.dumps(rows, default=str),
+        int(rejected),
+        int(_number(run.get("repaired")) or 0),
+        json.dumps(run.get("cursors_before") or {}, default=str),
+        json.dumps(run.get("cursors") or {}, default=str),
+        _text(run.get("model_mode")),
+        _text(run.get("model_reason")),
+        json.dumps(run.get("push") or {}, default=str),
+        json.dumps(run.get("breaches") or [], default=str),
+        json.dumps(run.get("notes") or [], default=str),
         error,
-        run.get("host"),
+        _text(run.get("host")),
         recorded_at,
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def parse_timestamp(text: Any) -> datetime | None:

@@ -80,10 +80,10 @@ def _values(value: Any) -> Iterator[str]:
         yield str(value)
 
 
-def secret_values(keys: Iterable[str] | None = None) -> set[str]:
+def secret_values() -> set[str]:
     """The configured value of every secret key (empty ones left out)."""
     found: set[str] = set()
-    for key in secret_keys() if keys is None else keys:
+    for key in secret_keys():
         for spelling in _spellings(key):
             try:
                 value: Any = dlt.secrets.get(spelling)
@@ -130,8 +130,3 @@ class Redactor:
 def redactor() -> Redactor:
     """A redactor of the secrets configured now (read once: keep it for many texts)."""
     return Redactor(secret_values())
-
-
-def redact(text: str) -> str:
-    """`text` with every configured secret's value replaced by `***`."""
-    return redactor()(text)

@@ -156,13 +156,14 @@ def _run_line(run: dict[str, Any]) -> str:
     rows = run.get("rows") or {}
     if isinstance(rows, str):
         rows = json.loads(rows)
-    rejected = sum(n for table, n in rows.items() if table.endswith("rejected"))
-    loaded = sum(rows.values()) - rejected
+    counts = {t: n for t, n in rows.items() if isinstance(n, int)} if isinstance(rows, dict) else {}
+    rejected = sum(n for table, n in counts.items() if table.endswith("rejected"))
+    loaded = sum(counts.values()) - rejected
     seconds = run.get("seconds")
     took = f" in {seconds:.1f} s" if isinstance(seconds, int | float) else ""
     line = f"{when} {run.get('command')}: {run.get('status')}{took}, {loaded:,} rows"
     line += f" ({rejected:,} rejected)" if rejected else ""
     error = run.get("error")
-    if error:
+    if isinstance(error, str) and error:
         line += f": {error[:ERROR_CHARS]}{'...' if len(error) > ERROR_CHARS else ''}"
     return line

@@ -248,9 +248,11 @@ def test_history_run_killed_while_recording_is_in_ops_runs_once_after_the_next(
     assert len(world.runs()) == 3
 
 
-def test_history_older_lines_and_a_rotated_runs_jsonl_are_written_once(world: World) -> None:
-    """Lines of versions before run ids reach ops.runs with the next run, once; a runs.jsonl
-    truncated by log rotation (copytruncate) loses nothing already written."""
+def test_history_older_lines_and_a_rotated_runs_jsonl_are_written_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lines of versions before run ids reach ops.runs with the next run, once, past a line
+    broken by hand; a runs.jsonl truncated by log rotation (copytruncate) loses nothing."""
     folder = world.root / "dlt-state"
     folder.mkdir()
     older = [
@@ -260,7 +262,9 @@ def test_history_older_lines_and_a_rotated_runs_jsonl_are_written_once(world: Wo
         {"command": "sync", "started_at": "2026-01-05T10:15:00+00:00", "seconds": 1.0,
          "rows": {}, "repaired": 0, "cursors": {}, "error": "Infinity answered 500"},
     ]  # fmt: skip
-    (folder / "runs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in older))
+    broken = ['{"command": "sync", "started_at": "2026-01-05T10:3', '{"rows": [1], "seconds": "x"}']
+    lines = [json.dumps(older[0]), broken[0], broken[1], json.dumps(older[1])]
+    (folder / "runs.jsonl").write_text("".join(line + "\n" for line in lines))
 
     assert world.run("extract", "infinity").code == 0
     assert world.run("extract", "infinity").code == 0
@@ -271,14 +275,19 @@ def test_history_older_lines_and_a_rotated_runs_jsonl_are_written_once(world: Wo
         ("sync", "failed", 1.0),
     ]
     assert runs[1]["error"] == "Infinity answered 500"
-    assert len(runs) == len({run["run_id"] for run in runs}) == 4
+    assert "run history: an unreadable line in " in caplog.text
+    # The line with the wrong types is kept as far as it can be read.
+    (odd,) = [run for run in runs if run["command"] is None]
+    assert (odd["rows"], odd["seconds"], odd["status"]) == ("{}", None, "ok")
+    assert len(runs) == len({run["run_id"] for run in runs}) == 5
 
     with open(folder / "runs.jsonl", "r+") as handle:
         handle.truncate(0)
     assert world.run("extract", "infinity").code == 0
 
-    assert len(world.runs()) == len({run["run_id"] for run in world.runs()}) == 5
-    assert world.runs()[-1]["run_id"] == world.lines()[-1]["run_id"]
+    assert len(world.runs()) == len({run["run_id"] for run in world.runs()}) == 6
+    (line,) = world.lines()  # the only line since the truncation
+    assert line["run_id"] in {run["run_id"] for run in world.runs()}
 
 
 def test_status_lists_runs_of_runs_jsonl_before_the_warehouse_has_any(
