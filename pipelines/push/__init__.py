@@ -20,6 +20,10 @@ What a crash between sending and recording can cause, and the order chosen for e
   delete its ledger row. At most one group of requests (`_REQUESTS_PER_GROUP` per worker)
   can be in that state.
 
+Every ledger write carries the attempts behind it (`outbound.delivery_attempts`, with the
+run's id): the intent, each request's outcome, a local refusal, a new skip, an interruption
+found.
+
 Requests run `push.max_workers` at a time on one pooled session per target.
 """
 
@@ -49,11 +53,19 @@ from pipelines.push.delivery import (
     TargetRefused,
     payload_hash,
 )
-from pipelines.push.ledger import LEDGER_TABLE, Entry, Ledger
+from pipelines.push.ledger import (
+    INTERRUPTED,
+    LEDGER_TABLE,
+    NOT_SENT,
+    UNKNOWN,
+    Attempt,
+    Entry,
+    Ledger,
+)
 from pipelines.push.targets.gameball import GameballTarget
 from pipelines.push.targets.owox import OwoxTarget
 from pipelines.push.targets.qubit import QubitTarget
-from pipelines.runtime import settings, warehouse
+from pipelines.runtime import redaction, settings, warehouse
 from pipelines.runtime.settings import SettingError, SyncError
 from pipelines.runtime.warehouse import Warehouse
 
@@ -66,7 +78,7 @@ TARGETS: dict[str, type[Target]] = {
 # Requests per worker between two ledger writes: fewer writes against at most this many
 # deliveries left unknown by a crash (targets that do not de-duplicate).
 _REQUESTS_PER_GROUP = 8
-INTERRUPTED = (
+INTERRUPTED_MESSAGE = (
     "the run stopped between sending and recording: delivery unknown; not sent again "
     "automatically because this target does not de-duplicate (delete this ledger row to send "
     "it again)"
@@ -209,6 +221,7 @@ def push(
     dry_run: bool = False,
     destination: Any = None,
     on_progress: Callable[[str], None] | None = None,
+    run_id: str | None = None,
 ) -> PushReport:
     """Deliver every due outbound row of the named targets.
 
@@ -218,6 +231,7 @@ def push(
             be made to `<push.dry_run_dir>/<target>.jsonl`.
         destination: A dlt destination; default: the configured warehouse.
         on_progress: Called with a line of progress now and then.
+        run_id: The run this push is part of, recorded with every delivery attempt.
 
     Returns:
         What happened per target. A target's failure (refused credentials, stale models) is
@@ -228,8 +242,9 @@ def push(
     targets = configured_targets(names, report.notes)
     if not targets:
         return report
+    redact = redaction.redactor()
     with warehouse.connect(destination, LEDGER_TABLE.split(".")[0]) as db:
-        ledger = Ledger(db)
+        ledger = Ledger(db, run_id, redact.optional)
         if not dry_run:
             ledger.ensure()
         for target in targets:
@@ -238,7 +253,7 @@ def push(
             try:
                 _push_target(target, ledger, config, target_report, dry_run, on_progress)
             except (SyncError, SettingError) as error:
-                target_report.error = str(error)
+                target_report.error = redact(str(error))
             log.info("push %s", target_report.summary(dry_run))
     return report
 
@@ -259,12 +274,12 @@ def _push_target(
         entries = ledger.entries(target.name)
     except DatabaseUndefinedRelation:  # a dry run before the first push
         entries = {}
-    pending, records = _plan(target, rows, entries, config.max_attempts, report)
+    pending, decided = _plan(target, rows, entries, config.max_attempts, report)
     if dry_run:
         report.would_send = len(pending)
         report.dry_run_file = _write_dry_run(target, pending, config.dry_run_dir)
         return
-    ledger.record(records)
+    ledger.record(decided.entries, decided.attempts)
     _deliver(target, pending, entries, ledger, config.max_workers, report, on_progress)
 
 
@@ -293,6 +308,25 @@ def _read_rows(db: Warehouse, table: str) -> list[dict[str, Any]] | None:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class _Writes:
+    """Ledger rows and the attempts that left them so, for the next `Ledger.record`."""
+
+    entries: list[Entry] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def add(self, entry: Entry, outcome: str, at: datetime) -> None:
+        self.entries.append(entry)
+        self.attempts.append(Attempt.of(entry, outcome, at))
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    """An answer as `outbound.delivery_attempts` names it."""
+    if outcome.status == SENT:
+        return SENT
+    return FAILED if outcome.confirmed else UNKNOWN
 
 
 def _entry(
@@ -331,25 +365,21 @@ def _plan(
     entries: dict[str, Entry],
     max_attempts: int,
     report: TargetReport,
-) -> tuple[list[Pending], list[Entry]]:
-    """What to send, and the ledger rows to write before sending (skips, local refusals)."""
+) -> tuple[list[Pending], _Writes]:
+    """What to send, and the ledger rows to write before sending (interruptions found,
+    skips, local refusals) with their attempts."""
     pending: list[Pending] = []
-    records: list[Entry] = []
+    decided = _Writes()
+    now = _now()
     for row in rows:
         outbound_id, lead_id = row[target.id_column], row.get("lead_id")
         entry = entries.get(outbound_id)
         if entry is not None and entry.status == SENDING:
             report.interrupted += 1
-            records.append(
-                _entry(
-                    target,
-                    outbound_id,
-                    lead_id,
-                    entry,
-                    Outcome.unknown(INTERRUPTED),
-                    payload_digest=entry.payload_hash,
-                )
-            )
+            interrupted = Outcome.unknown(INTERRUPTED_MESSAGE)
+            digest = entry.payload_hash
+            found = _entry(target, outbound_id, lead_id, entry, interrupted, payload_digest=digest)
+            decided.add(found, INTERRUPTED, now)
             continue
         if entry is not None and entry.status == SENT:
             report.sent_before += 1
@@ -362,7 +392,7 @@ def _plan(
             report.skipped += 1
             skipped = Outcome(SKIPPED, message=row["skip_reason"])
             if entry is None or (entry.status, entry.message) != (SKIPPED, row["skip_reason"]):
-                records.append(_entry(target, outbound_id, lead_id, entry, skipped))
+                decided.add(_entry(target, outbound_id, lead_id, entry, skipped), SKIPPED, now)
             continue
         payload = target.payload(row)
         digest = payload_hash(payload)
@@ -377,29 +407,30 @@ def _plan(
         problem = target.check(payload)
         if problem is not None:
             report.count(Outcome.permanent(problem))
-            records.append(
-                _entry(
-                    target,
-                    outbound_id,
-                    lead_id,
-                    entry,
-                    Outcome.permanent(f"not sent: {problem}"),
-                    status=FAILED,
-                    payload_digest=digest,
-                )
+            refused = _entry(
+                target,
+                outbound_id,
+                lead_id,
+                entry,
+                Outcome.permanent(f"not sent: {problem}"),
+                status=FAILED,
+                payload_digest=digest,
             )
+            decided.add(refused, NOT_SENT, now)
             continue
         pending.append(Pending(outbound_id, lead_id, payload, digest, row))
-    return pending, records
+    return pending, decided
 
 
 def _send(
     target: Target, session: Session, batch: list[Pending]
-) -> tuple[list[Outcome], TargetRefused | None]:
+) -> tuple[list[Outcome], TargetRefused | None, datetime]:
+    """One request's outcomes, the refusal that stops the target if any, and when it ended."""
     try:
-        return target.send(session, batch), None
+        return target.send(session, batch), None, _now()
     except TargetRefused as refused:
-        return [Outcome.transient(str(refused), refused.http_status)] * len(batch), refused
+        outcomes = [Outcome.transient(str(refused), refused.http_status)] * len(batch)
+        return outcomes, refused, _now()
 
 
 def _deliver(
@@ -414,14 +445,15 @@ def _deliver(
     """Send in groups, one ledger write per group (see the module for the order).
 
     A group's outcomes are written together with the next group's intent, in one
-    transaction, before the next group is sent; the last group's after it.
+    transaction, before the next group is sent; the last group's after it. Each write
+    carries its attempts: the intents when they were made, the outcomes when they came.
     """
     if not pending:
         return
     session = target.session()
     size = target.batch_size
     group_size = size * workers * _REQUESTS_PER_GROUP
-    unwritten: list[Entry] = []
+    unwritten = _Writes()
 
     def attempt(item: Pending, attempted: datetime, outcome: Outcome | None) -> Entry:
         return _entry(
@@ -440,22 +472,24 @@ def _deliver(
             group = pending[start : start + group_size]
             attempted = _now()
             if not target.deduplicates:
-                unwritten += [attempt(item, attempted, None) for item in group]
-            ledger.record(unwritten)
-            unwritten, refused = [], None
+                for item in group:
+                    unwritten.add(attempt(item, attempted, None), SENDING, attempted)
+            ledger.record(unwritten.entries, unwritten.attempts)
+            unwritten, refused = _Writes(), None
             batches = [group[i : i + size] for i in range(0, len(group), size)]
             sent = pool.map(lambda batch: _send(target, session, batch), batches)
-            for batch, (outcomes, batch_refused) in zip(batches, sent, strict=True):
+            for batch, (outcomes, batch_refused, answered) in zip(batches, sent, strict=True):
                 refused = refused or batch_refused
                 for item, outcome in zip(batch, outcomes, strict=True):
                     report.count(outcome)
-                    unwritten.append(attempt(item, attempted, outcome))
+                    done = attempt(item, attempted, outcome)
+                    unwritten.add(done, _outcome_name(outcome), answered)
             if refused is not None:
-                ledger.record(unwritten)
+                ledger.record(unwritten.entries, unwritten.attempts)
                 raise refused
             if on_progress:
                 on_progress(f"push {target.name}: {start + len(group):,} of {len(pending):,}")
-        ledger.record(unwritten)
+        ledger.record(unwritten.entries, unwritten.attempts)
 
 
 def _write_dry_run(target: Target, pending: list[Pending], folder: Path) -> Path:

@@ -2,13 +2,12 @@
 
 `sync` extracts every configured source (each source owns how it loads: `sources/*/load.py`),
 builds the models, checks the data-quality gates (`pipelines.quality`), then pushes; a run ends
-with one summary and a line in the run log, and a sync's change of state is alerted
-(`runtime/alerts.py`).
+with one summary and its row in the run history (`runtime/history`: runs.jsonl, then
+`ops.runs`), and a sync's change of state is alerted (`runtime/alerts.py`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from functools import partial
@@ -17,8 +16,8 @@ from pipelines import quality
 from pipelines.models.build import InputsMissing, ModelRun, build_models
 from pipelines.models.settings import ModelSettings
 from pipelines.push import PushFailed, check_settings, push
-from pipelines.runtime import alerts, settings, warehouse
-from pipelines.runtime.loading import pipelines_dir, wait_seconds
+from pipelines.runtime import alerts, history, settings, warehouse
+from pipelines.runtime.loading import wait_seconds
 from pipelines.runtime.lock import sync_lock
 from pipelines.runtime.progress import Progress
 from pipelines.runtime.report import RunReport, describe, find_cause
@@ -45,12 +44,6 @@ IDENTIFYING_KEYS = {
 }
 
 
-def record_run(report: RunReport) -> None:
-    """Append the run to runs.jsonl, which `status` reads for 'last run'."""
-    with open(pipelines_dir() / "runs.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(report.as_record()) + "\n")
-
-
 def run(
     command: str,
     *,
@@ -72,14 +65,15 @@ def run(
             In a `sync`, only after the models were built.
         dry_run: Push sends nothing and writes the requests it would make to files.
 
-    Raises `SyncBusy` when another sync holds the lock; every other failure is recorded in
-    the report (and in runs.jsonl) so the summary can say what was loaded before it.
+    Raises `SyncBusy` when another sync holds the lock (the run is recorded as `busy` first);
+    every other failure is recorded in the report (and the run history) so the summary can
+    say what was loaded before it.
     """
     report = RunReport(command)
     progress = Progress()
     # The scheduled command: its data is gated and its changes of state alerted.
     scheduled = command == "sync"
-    with sync_lock():
+    with history.busy_recorded(report), sync_lock():
         try:
             if sources is None:
                 sources = _configured_sources(report)
@@ -118,7 +112,7 @@ def run(
         finally:
             report.repaired = progress.repaired
             report.finished_at = datetime.now(UTC).isoformat()
-            record_run(report)
+            history.record(report)
             if scheduled:
                 alerts.notify(report)
     return report
@@ -183,7 +177,8 @@ def push_step(
 ) -> None:
     """Deliver the outbound rows; fails the run when something was not delivered."""
     result = warehouse.while_warehouse_free(
-        partial(push, targets, dry_run=dry_run, on_progress=progress.update), wait_seconds()
+        partial(push, targets, dry_run=dry_run, on_progress=progress.update, run_id=report.run_id),
+        wait_seconds(),
     )
     report.push = {target.target: target.counts() for target in result.targets}
     report.notes.append(result.summary())

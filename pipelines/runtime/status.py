@@ -1,13 +1,19 @@
-"""`status`: cursors, row counts, rejected rows, deliveries and the last run, from the warehouse."""
+"""`status`: cursors, row counts, rejected rows, deliveries and the latest runs, from the
+warehouse.
+
+The runs come from `ops.runs` (`pipelines.runtime.history`), with the runs runs.jsonl has that
+are not in it yet (a busy run, one that could not reach the warehouse); from runs.jsonl alone
+only while the warehouse has no `ops.runs`.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pipelines.push.ledger import LEDGER_TABLE
-from pipelines.runtime import dlt_private, warehouse
-from pipelines.runtime.loading import pipelines_dir
+from pipelines.runtime import dlt_private, history, warehouse
 from pipelines.runtime.warehouse import Warehouse
 from pipelines.sources import rejected
 from pipelines.sources.footprints.load import leads_cursor
@@ -15,6 +21,8 @@ from pipelines.sources.infinity.load import infinity_cursors
 from pipelines.sources.rejected_migration import OLD_INFINITY_TABLE
 
 DATASETS = ("infinity", "footprints")
+RUNS_SHOWN = 5
+ERROR_CHARS = 300  # of a run's error, in its line
 
 
 def report() -> str:
@@ -22,20 +30,25 @@ def report() -> str:
     if warehouse.kind() != "duckdb":
         with warehouse.connect(dataset=DATASETS[0]) as db:
             lines = [f"Warehouse: {warehouse.kind()}", *_lines(db)]
-        return "\n".join(lines + _last_run_lines())
+        return "\n".join(lines)
     path = warehouse.duckdb_path()
     if not path.exists():
-        return f"No warehouse at {path} yet: run `make sync` (or `python -m pipelines sync`)."
+        return "\n".join(
+            [
+                f"No warehouse at {path} yet: run `make sync` (or `python -m pipelines sync`).",
+                *_local_run_lines(),
+            ]
+        )
     with warehouse.read_only_duckdb() as db:
         lines = [f"Warehouse: {path}", *_lines(db)]
-    return "\n".join(lines + _last_run_lines())
+    return "\n".join(lines)
 
 
 def _lines(db: Warehouse) -> list[str]:
     lines = []
     for dataset in DATASETS:
         lines += _dataset_lines(db, dataset)
-    return lines + _delivery_lines(db)
+    return lines + _delivery_lines(db) + _run_lines(db)
 
 
 def _dataset_lines(db: Warehouse, dataset: str) -> list[str]:
@@ -104,14 +117,53 @@ def _state(db: Warehouse, dataset: str) -> dict[str, Any]:
     return dlt_private.decompress_state(rows[0][0]) if rows else {}
 
 
-def _last_run_lines() -> list[str]:
-    log_path = pipelines_dir() / "runs.jsonl"
-    if not log_path.exists():
-        return ["Last run: none recorded on this machine"]
-    last_line = log_path.read_text(encoding="utf-8").strip().splitlines()[-1]
-    run = json.loads(last_line)
-    line = (
-        f"Last run: {run['command']} at {run['started_at']}, {run['status']}, "
-        f"{run['seconds']:.1f} s, rows {sum(run['rows'].values()):,}"
-    )
-    return [line + (f": {run['error']}" if run["error"] else "")]
+def _run_lines(db: Warehouse) -> list[str]:
+    """The latest runs of `ops.runs`, and those of runs.jsonl not in it yet."""
+    found = history.latest(db, RUNS_SHOWN)
+    if found is None:
+        return _local_run_lines()
+    count, runs = found
+    lines = [f"runs: {count:,} in {history.RUNS_TABLE}" + (", the latest:" if runs else "")]
+    lines += [f"  {_run_line(run)}" for run in runs]
+    pending = history.read_pending().runs
+    recorded = history.recorded_ids(db, [run["run_id"] for run in pending])
+    waiting = [run for run in pending if run["run_id"] not in recorded]
+    if waiting:
+        lines.append(
+            f"  {len(waiting):,} more in runs.jsonl only, written to {history.RUNS_TABLE} by the "
+            "next run that reaches the warehouse:"
+        )
+        lines += [f"  {_run_line(run)}" for run in waiting[::-1][:RUNS_SHOWN]]
+    return lines
+
+
+def _local_run_lines() -> list[str]:
+    runs = history.latest_local(RUNS_SHOWN)
+    if not runs:
+        return ["runs: none recorded yet"]
+    return [
+        f"runs: none in {history.RUNS_TABLE} yet; the latest in {history.runs_file()}:",
+        *(f"  {_run_line(run)}" for run in runs),
+    ]
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    """One run (a row of `ops.runs` or a line of runs.jsonl) as one line."""
+    started = run.get("started_at")
+    if isinstance(started, str):
+        started = history.parse_timestamp(started)
+    when = f"{started:%Y-%m-%d %H:%M:%S}Z" if isinstance(started, datetime) else "?"
+    rows = run.get("rows") or {}
+    if isinstance(rows, str):
+        rows = json.loads(rows)
+    counts = {t: n for t, n in rows.items() if isinstance(n, int)} if isinstance(rows, dict) else {}
+    rejected = sum(n for table, n in counts.items() if table.endswith("rejected"))
+    loaded = sum(counts.values()) - rejected
+    seconds = run.get("seconds")
+    took = f" in {seconds:.1f} s" if isinstance(seconds, int | float) else ""
+    line = f"{when} {run.get('command')}: {run.get('status')}{took}, {loaded:,} rows"
+    line += f" ({rejected:,} rejected)" if rejected else ""
+    error = run.get("error")
+    if isinstance(error, str) and error:
+        line += f": {error[:ERROR_CHARS]}{'...' if len(error) > ERROR_CHARS else ''}"
+    return line

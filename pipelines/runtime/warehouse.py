@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -154,6 +155,22 @@ def probe_free() -> None:
     path = duckdb_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect(str(path)).close()
+
+
+def literal(value: Any) -> str:
+    """A value as a DuckDB SQL literal, for statements `Warehouse.query` then writes for the
+    warehouse: BigQuery's DB-API cannot type a None parameter, and sqlglot quotes and escapes
+    literals for each dialect. Timestamps are written as naive UTC."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return f"timestamp '{stamp.isoformat(sep=' ')}'"
+    return exp.Literal.string(str(value)).sql(SOURCE_DIALECT)
 
 
 class Warehouse:

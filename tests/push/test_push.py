@@ -93,6 +93,49 @@ class PushWorkspace(Workspace):
             by_status.setdefault(row["status"], set()).add(lead_id)
         return by_status
 
+    def attempts(self, target: str) -> dict[str, list[dict[str, Any]]]:
+        """`outbound.delivery_attempts` of one target by lead id, oldest first."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            cursor = con.execute(
+                "select * from outbound.delivery_attempts where target = ? order by attempted_at",
+                [target],
+            )
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        by_lead: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_lead.setdefault(row["lead_id"], []).append(row)
+        return by_lead
+
+    def run_ids(self) -> list[str]:
+        """The run ids of runs.jsonl, oldest first."""
+        lines = (self.root / "dlt-state" / "runs.jsonl").read_text().splitlines()
+        return [json.loads(line)["run_id"] for line in lines]
+
+
+# What an attempt leaves the ledger row as.
+LEDGER_STATUS = {
+    "sending": "sending",
+    "sent": "sent",
+    "skipped": "skipped",
+    "failed": "failed",
+    "unknown": "failed",
+    "not_sent": "failed",
+    "interrupted": "failed",
+}
+
+
+def assert_attempts_agree_with_ledger(ws: PushWorkspace, target: str) -> None:
+    """Every ledger row has attempts, its latest one is its status, and its requests (the
+    intents where the target does not de-duplicate, else the answers) number its attempts."""
+    ledger, attempts = ws.deliveries(target), ws.attempts(target)
+    requests = {"sent", "failed", "unknown"} if target == "qubit" else {"sending"}
+    assert set(attempts) == set(ledger)
+    for lead_id, row in ledger.items():
+        history = attempts[lead_id]
+        assert LEDGER_STATUS[history[-1]["outcome"]] == row["status"], (lead_id, history)
+        assert sum(a["outcome"] in requests for a in history) == row["attempts"], history
+
 
 @pytest.fixture
 def receivers() -> Iterator[Receivers]:
@@ -239,6 +282,56 @@ def test_push_transient_failure_is_retried_by_the_next_run(
     retried = ws.deliveries("qubit")[qubit_failed["lead_id"]]
     assert (retried["status"], retried["attempts"]) == ("sent", 2)
     assert retried["first_attempt_at"] < retried["last_attempt_at"]
+
+
+def test_push_attempts_show_a_transient_failure_then_the_success_with_their_runs(
+    ws: PushWorkspace, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUSH__MAX_WORKERS", "1")  # so the faults hit the first leads
+    receivers.qubit.add_fault(server_error(502, "Bad Gateway", times=3))
+    receivers.gameball.add_fault(Fault(status=503, times=1))
+    assert ws.run("push").code == 1
+    assert ws.run("push").code == 0
+    first_run, second_run = ws.run_ids()
+
+    qubit = ws.attempts("qubit")[_lead_id(0)]
+    assert [(a["outcome"], a["http_status"], a["run_id"]) for a in qubit] == [
+        ("failed", 502, first_run),
+        ("sent", 200, second_run),
+    ]
+    assert "Bad Gateway" in qubit[0]["message"]
+    gameball = ws.attempts("gameball")[_lead_id(0)]
+    assert [(a["outcome"], a["http_status"], a["run_id"]) for a in gameball] == [
+        ("sending", None, first_run),
+        ("failed", 503, first_run),
+        ("sending", None, second_run),
+        ("sent", 200, second_run),
+    ]
+    assert ws.deliveries("gameball")[_lead_id(0)]["last_attempt_at"] == gameball[2]["attempted_at"]
+    for target in ("qubit", "owox", "gameball"):
+        assert_attempts_agree_with_ledger(ws, target)
+
+
+def test_push_attempts_record_a_skip_once_and_a_local_refusal(
+    ws: PushWorkspace, receivers: Receivers
+) -> None:
+    triggers, leads = raw_rows(CONVERSIONS)
+    triggers[0]["campaign"] = "c" * 9000  # an OWOX hit over Measurement Protocol's limit
+    build_warehouse(ws.warehouse, triggers, leads)
+    assert ws.run("push", "owox").code == 1
+    assert ws.run("push", "owox").code == 0
+
+    attempts = ws.attempts("owox")
+    (refused,) = attempts[_lead_id(0)]
+    assert refused["outcome"] == "not_sent"
+    assert "Measurement Protocol takes at most 8,192" in refused["message"]
+    skipped = {lead_id: history for lead_id, history in attempts.items() if lead_id.endswith("9")}
+    assert len(skipped) == CONVERSIONS // 10
+    assert all(
+        [(a["outcome"], a["message"]) for a in history] == [("skipped", "no_attributed_call")]
+        for history in skipped.values()
+    )
+    assert_attempts_agree_with_ledger(ws, "owox")
 
 
 def test_push_transient_failures_stop_after_max_attempts(
@@ -420,6 +513,9 @@ def test_push_killed_mid_push_then_rerun_sends_nothing_twice(
         process.communicate(timeout=30)
     assert len(emulator.requests) < len(sendable(target, count)) / (5 if target == "qubit" else 1)
     emulator.latency_seconds = 0.0
+    assert_attempts_agree_with_ledger(ws, target)
+    if target != "qubit":
+        assert ws.statuses(target)["sending"]
 
     rerun = ws.run("push", target)
     delivered = delivered_once(receivers)[target]
@@ -444,7 +540,12 @@ def test_push_killed_mid_push_then_rerun_sends_nothing_twice(
             for lead_id, row in ws.deliveries(target).items()
             if lead_id in interrupted
         )
+        found = {lead_id: history[-1] for lead_id, history in ws.attempts(target).items()}
+        assert {lead_id for lead_id, a in found.items() if a["outcome"] == "interrupted"} == (
+            interrupted
+        )
         assert ws.run("push", target).code == 0  # reported once; the next run is clean
+    assert_attempts_agree_with_ledger(ws, target)
 
 
 def test_status_shows_deliveries_per_target(ws: PushWorkspace) -> None:

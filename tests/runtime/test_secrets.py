@@ -1,5 +1,7 @@
 """No secret or token is written anywhere: files, output or warehouse, after runs that succeed
-and runs that fail with wrong credentials, for every source and target.
+and runs that fail with wrong credentials, for every source and target, and after a target
+echoed the key in its error (the run history `ops.runs`, runs.jsonl and the delivery attempts
+included).
 
 Each run is the real CLI in its own process with its own HOME and TMPDIR, so everything dlt or
 the project writes (trace.pickle, state, load packages, logs, runs.jsonl) is in one of the
@@ -204,14 +206,28 @@ def test_secrets_appear_in_no_file_output_or_warehouse_value(world: World) -> No
         SOURCES__FOOTPRINTS__PASSWORD=SECRETS["footprints_password"],
         DESTINATION__GAMEBALL__API_KEY=WRONG["gameball_api_key"],
     )
+    # Gameball refuses the right key and echoes it: the summary, the run history and the
+    # delivery attempts carry its words, redacted.
+    world.crm.change_status(_open_lead_with_player(world), "customer", datetime.now(UTC))
+    echoed = f"APIKey {SECRETS['gameball_api_key']} is not valid for this account"
+    world.gameball.add_fault(Fault(status=401, body={"message": echoed}))
+    world.sync(expect=1)
 
     # The runs did what they were meant to: loaded, pushed, and failed where told to.
     with duckdb.connect(str(world.warehouse), read_only=True) as con:
         delivered = con.execute(
             "select target, count(*) from outbound.deliveries where status = 'sent' group by 1"
         ).fetchall()
+        runs = con.execute("select status, notes from ops.runs order by started_at").fetchall()
+        echoes = con.execute(
+            "select count(*) from outbound.delivery_attempts where message like '%APIKey *** is%'"
+        ).fetchall()
     assert {target for target, n in delivered if n} == {"qubit", "owox", "gameball"}
-    assert "gameball FAILED: Gameball refused the request (HTTP 401" in world.output[-1]
+    assert "gameball FAILED: Gameball refused the request (HTTP 401" in world.output[-2]
+    refused = "Gameball refused the request (HTTP 401: APIKey *** is not valid for this account)"
+    assert refused in world.output[-1]
+    assert len(runs) == len(world.output) and refused in runs[-1][1]
+    assert echoes == [(1,)]
     assert all("FAILED" in out for out in world.output[2:7])
     assert len(world.crm.issued_tokens) >= 6
     assert (world.root / "work" / "data" / "pipelines" / "infinity" / "trace.pickle").exists()
