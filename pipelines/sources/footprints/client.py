@@ -94,7 +94,7 @@ class FootprintsClient:
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/api")
         self.credentials = credentials
-        self.session = retrying_session(policy)
+        self.session = retrying_session(policy, name="footprints")
         # One pooled connection per worker, or threads queue for connections.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, max_workers))
         self.session.mount("http://", adapter)

@@ -69,7 +69,7 @@ class TriggerClient(RESTClient):
         super().__init__(
             base_url=f"{config.base_url}/igrps/{config.igrp}",
             auth=config.auth,
-            session=retrying_session(),
+            session=retrying_session(name="infinity"),
         )
         self.config = config
         # Pages are fetched and parsed in one thread and typed in another (`_prefetched`);
