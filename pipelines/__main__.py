@@ -75,6 +75,8 @@ def _query(sql: str | None) -> int:
         )
     path = warehouse.duckdb_path()
     if not path.exists():
+        if _storage_check():  # what keeps a sync from creating it
+            return EXIT_STORAGE
         print(
             f"No warehouse at {path} yet: run a sync first, or set "
             f"{warehouse.CREDENTIALS_KEY} [{settings.env_name(warehouse.CREDENTIALS_KEY)}].",

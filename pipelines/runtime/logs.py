@@ -97,8 +97,8 @@ class _StderrLines(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             stamp = time.strftime(_TIME_FORMAT, time.gmtime(record.created))
-            top = record.name.split(".")[0]
-            source = "" if top in ("pipelines", "root") else f"{top}: "
+            ours = record.name.split(".")[0] in ("pipelines", "root")
+            source = "" if ours else f"{record.name}: "
             line = f"{stamp} {record.levelname} {source}{one_line(record)}"
             sys.stderr.write(_redact(line) + "\n")
             sys.stderr.flush()

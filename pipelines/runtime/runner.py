@@ -14,7 +14,7 @@ from functools import partial
 from pipelines.models.build import InputsMissing, ModelRun, build_models
 from pipelines.models.settings import ModelSettings
 from pipelines.push import PushFailed, check_settings, push
-from pipelines.runtime import settings, warehouse
+from pipelines.runtime import settings, storage, warehouse
 from pipelines.runtime.loading import pipelines_dir, wait_seconds
 from pipelines.runtime.lock import sync_lock
 from pipelines.runtime.progress import Progress
@@ -87,6 +87,7 @@ def run(
             if models:
                 ModelSettings.from_config()
             check_settings(targets)
+            storage.require()
             warehouse.while_warehouse_free(warehouse.probe_free, wait_seconds())
             failed = extract_sources(report, progress, sources, backfill)
             if failed is not None:
@@ -107,7 +108,10 @@ def run(
         finally:
             report.repaired = progress.repaired
             report.finished_at = datetime.now(UTC).isoformat()
-            record_run(report)
+            try:
+                record_run(report)
+            except OSError as error:  # a full or read-only pipelines folder: the summary still
+                log.warning("run not recorded in runs.jsonl: %s", describe(error))
     return report
 
 

@@ -108,10 +108,21 @@ def _last_run_lines() -> list[str]:
     log_path = pipelines_dir() / "runs.jsonl"
     if not log_path.exists():
         return ["Last run: none recorded on this machine"]
-    last_line = log_path.read_text(encoding="utf-8").strip().splitlines()[-1]
-    run = json.loads(last_line)
+    run = _last_record(log_path.read_text(encoding="utf-8"))
+    if run is None:
+        return ["Last run: none recorded on this machine"]
     line = (
         f"Last run: {run['command']} at {run['started_at']}, {run['status']}, "
         f"{run['seconds']:.1f} s, rows {sum(run['rows'].values()):,}"
     )
     return [line + (f": {run['error']}" if run["error"] else "")]
+
+
+def _last_record(text: str) -> dict[str, Any] | None:
+    """The last whole line of runs.jsonl: a full disk can leave the last one cut short."""
+    for line in reversed(text.splitlines()):
+        try:
+            return dict(json.loads(line))
+        except ValueError:
+            continue
+    return None

@@ -7,7 +7,9 @@ cannot be created (a file sits where a folder should be), the operating system s
 an `OSError`, and DuckDB in the text of its own errors ('Could not write file "...": No
 space left on device'); dlt wraps both, sometimes several layers deep. `problem` finds that
 cause in an exception chain and turns it into one sentence naming the folder, its setting
-and what to do; `check` looks for the same conditions up front, for `status` and `query`.
+and what to do. `check` looks for the same conditions up front: a run (`require`) fails
+before its first request rather than after downloading what it cannot store, and `status`
+and `query`, which only read, answer and then say what the next run would meet.
 """
 
 from __future__ import annotations
@@ -95,6 +97,13 @@ def check(wanted: list[Folder] | None = None) -> StorageError | None:
     return None
 
 
+def require() -> None:
+    """Raise what `check` finds, before a run makes its first request."""
+    found = check()
+    if found is not None:
+        raise found
+
+
 def _from_os_error(error: BaseException) -> StorageError | None:
     if not isinstance(error, OSError) or error.errno not in FULL | NOT_WRITABLE | NOT_A_FOLDER:
         return None
@@ -153,8 +162,10 @@ def _folder_of(path: Path | None) -> Folder:
         if inside:
             return max(inside, key=lambda f: len(f.path.parts))
         return Folder("folder", absolute if absolute.is_dir() else absolute.parent, "")
-    # The OS did not say which file: the warehouse folder is the one written most.
-    return known[-1] if known else Folder("folder", Path.cwd(), "")
+    # The OS did not say which file (pyarrow does not): the folder with the least room left.
+    if not known:
+        return Folder("folder", Path.cwd(), "")
+    return min(known, key=lambda f: shutil.disk_usage(_existing_ancestor(f.path)).free)
 
 
 def _existing_ancestor(path: Path) -> Path:
