@@ -174,4 +174,5 @@ def _command(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    logs.install_hooks()
     sys.exit(main())

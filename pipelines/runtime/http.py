@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
 from typing import Any
@@ -56,6 +57,8 @@ from pipelines.runtime.settings import SyncError
 # requests reads a body 10 KiB at a time; for pages of 20 MB that costs more than the
 # transfer itself.
 BODY_READ_BYTES = 1 << 20
+# Where the session notes on an answer how many attempts it took (see `tries`).
+_TRIES = "_callsync_tries"
 # The failures in which no answer came: the ones `Unreachable` describes.
 _NO_ANSWER = (ConnectionError, Timeout, ChunkedEncodingError)
 
@@ -121,13 +124,22 @@ class Unreachable(SyncError):
     ) -> Unreachable:
         sent = not never_sent(error)
         how = "no answer from" if sent else "cannot reach"
-        tries = f"{attempts} attempt{'s' * (attempts != 1)} over {round(seconds, 1):g} s"
         path = urlsplit(request.url or "").path or "/"
         return cls(
-            f"{name}: {how} {_host(request.url or '')} ({_reason(error, timeout)}) after "
-            f"{tries}, at {request.method} {path}.",
+            f"{name}: {how} {_host(request.url or '')} ({_reason(error, timeout)}) "
+            f"{_tries(attempts, seconds)}, at {request.method} {path}.",
             sent=sent,
         )
+
+
+def tries(response: Response) -> str:
+    """Where an answer came from and after how many attempts, for the message of a failure:
+    "127.0.0.1:1234 after 6 attempts over 31 s"."""
+    return f"{_host(response.url or '')} {getattr(response, _TRIES, 'after retries')}"
+
+
+def _tries(attempts: int, seconds: float) -> str:
+    return f"after {attempts} attempt{'s' * (attempts != 1)} over {round(seconds, 1):g} s"
 
 
 def _host(url: str) -> str:
@@ -162,7 +174,7 @@ def _reason(error: RequestException, timeout: float) -> str:
     return os_words[-1].lower() if os_words else type(causes[-1]).__name__
 
 
-def _causes(error: BaseException) -> Any:
+def _causes(error: BaseException) -> Iterator[BaseException]:
     """The exceptions requests and urllib3 nest in `args`, `reason` and the chain."""
     pending: list[Any] = [error]
     seen: set[int] = set()
@@ -243,10 +255,12 @@ def retrying_session(
 
         try:
             # A copy per request: tenacity keeps its statistics on the object.
-            return retrying.copy()(attempt)
+            response: Response = retrying.copy()(attempt)
         except _NO_ANSWER as error:
             seconds = time.monotonic() - started
             raise Unreachable.of(name, request, error, attempts, seconds, policy.timeout) from error
+        setattr(response, _TRIES, _tries(attempts, time.monotonic() - started))
+        return response
 
     # Wrapping one session's bound `send` in place; mypy refuses any assignment to a method.
     session.send = send_with_retries  # type: ignore[method-assign]

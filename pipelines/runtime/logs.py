@@ -53,7 +53,8 @@ def configure() -> None:
     """Send records to stderr as one line each and, with tracebacks, to the debug log.
 
     Safe to call again (the tests run the CLI many times in one process): the handlers of
-    an earlier call are replaced, and stderr is looked up at each record.
+    an earlier call are replaced, and stderr is looked up at each record. The process-wide
+    hooks are `install_hooks`'.
     """
     global _debug_log, _SECRETS
     _SECRETS = None  # read again: the settings may have changed since an earlier call
@@ -72,6 +73,12 @@ def configure() -> None:
     dlt_logger.addHandler(_ToRoot())
     dlt_logger.propagate = False
     dlt_logger.setLevel(logging.WARNING)
+
+
+def install_hooks() -> None:
+    """Make the process's last-resort outputs log records too: an exception nobody caught,
+    one that ends a thread, one Python could not raise, a record no handler takes, and
+    warnings. For the CLI's own process only: in a test run they are pytest's."""
     logging.lastResort = _StderrLines(logging.WARNING)
     logging.captureWarnings(True)
     sys.excepthook = _uncaught

@@ -294,24 +294,52 @@ def test_unreachable_infinity_names_the_source_host_and_attempts_then_the_rerun_
     synced(emulator, workspace, 100, seed=14)
 
 
-def test_infinity_dropping_every_connection_is_named_with_its_attempts(
-    emulator: InfinityEmulator, workspace: Workspace
+@pytest.mark.parametrize(
+    ("fault", "reason", "raised"),
+    [
+        (
+            Fault(drop_connection=True, times=1_000),
+            "connection closed without an answer",
+            "RemoteDisconnected",
+        ),
+        (Fault(delay=3, times=1_000), "no answer within 0.5 s", "ReadTimeout"),
+    ],
+    ids=["dropped", "too-slow"],
+)
+def test_infinity_not_answering_is_named_with_the_reason_and_attempts(
+    emulator: InfinityEmulator, workspace: Workspace, fault: Fault, reason: str, raised: str
 ) -> None:
     emulator.add_triggers(generate_triggers(600, seed=15))
-    emulator.add_fault(Fault(drop_connection=True, times=1_000, path_contains="/triggers/"))
+    fault.path_contains = "/triggers/"
+    emulator.add_fault(fault)
+
+    result = run_cli(
+        workspace, "extract", "infinity", HTTP__MAX_ATTEMPTS="2", HTTP__TIMEOUT_SECONDS="0.5"
+    )
+
+    host = emulator.url.removeprefix("http://")
+    assert_refused(
+        result, 1, f"infinity: no answer from {host} ({reason}) after 2 attempts over ", raised
+    )
+    emulator.clear_faults()
+    synced(emulator, workspace, 100, seed=16)
+
+
+def test_infinity_failing_every_attempt_is_named_with_its_host_and_attempts(
+    emulator: InfinityEmulator, workspace: Workspace
+) -> None:
+    emulator.add_triggers(generate_triggers(600, seed=17))
+    emulator.add_fault(Fault(status=503, times=1_000, path_contains="/triggers/"))
 
     result = run_cli(workspace, "extract", "infinity", HTTP__MAX_ATTEMPTS="3")
 
     host = emulator.url.removeprefix("http://")
-    assert_refused(
-        result,
-        1,
-        f"infinity: no answer from {host} (connection closed without an answer) after 3 "
-        "attempts over ",
-        "RemoteDisconnected",
-    )
+    assert result.code == 1, result.output
+    assert "Infinity answered HTTP 503 for /reports/v2/igrps/" in result.stdout
+    assert f"from {host} after 3 attempts over " in result.stdout
+    assert "Traceback" not in result.output
     emulator.clear_faults()
-    synced(emulator, workspace, 100, seed=16)
+    synced(emulator, workspace, 100, seed=18)
 
 
 def test_unreachable_footprints_names_the_source_host_and_attempts(
@@ -361,6 +389,7 @@ import dlt
 from dlt.common import logger
 from pipelines.runtime import logs
 
+logs.install_hooks()  # as `python -m pipelines` does
 logs.configure()
 # dlt sets its logger up, reusing our handler
 dlt.pipeline(pipeline_name="doors", pipelines_dir=os.environ["SYNC__PIPELINES_DIR"])

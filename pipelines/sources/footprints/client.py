@@ -26,7 +26,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from pipelines.runtime.http import RetryPolicy, error_excerpt, retrying_session
+from pipelines.runtime.http import RetryPolicy, error_excerpt, retrying_session, tries
 from pipelines.runtime.settings import SyncError
 
 GRANT_TYPES = ("client_credentials", "password", "pin")
@@ -146,8 +146,8 @@ class FootprintsClient:
             return None
         if not response.ok:
             raise FootprintsError(
-                f"Footprints answered HTTP {response.status_code} to GET {path} after retries: "
-                f"{self._excerpt(response)}"
+                f"Footprints answered HTTP {response.status_code} to GET {path} from "
+                f"{tries(response)}: {self._excerpt(response)}"
             )
         return Answer(self._json(response, path), dict(response.headers))
 
