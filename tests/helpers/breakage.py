@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,18 @@ from helpers import CliResult, Workspace, cli_pythonpath
 # XOR of each 8-byte word times a constant, started from 5381 (DuckDB's checksum.cpp).
 _VERSION_AT, _HEADER_END, _CHECKSUM_FACTOR = 12, 4096, 0xBF58476D1CE4E5B9
 _DETAILS = re.compile(r"Details in (/\S+?)\.(?:\s|$)")
+# A record's first line: time, process id, thread, logger, level, message.
+_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ (\d+) ")
 
 
-def run_cli(workspace: Workspace, *args: str, **env: str) -> CliResult:
+@dataclass
+class Run(CliResult):
+    """What a CLI process printed and returned, and its process id."""
+
+    pid: int = 0
+
+
+def run_cli(workspace: Workspace, *args: str, **env: str) -> Run:
     """`python -m pipelines <args>` in its own process, the workspace's settings plus `env`."""
     tmp = workspace.root / "tmp"
     tmp.mkdir(exist_ok=True)
@@ -48,14 +58,24 @@ def run_cli(workspace: Workspace, *args: str, **env: str) -> CliResult:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    return CliResult(process.returncode, out, err)
+    return Run(process.returncode, out, err, process.pid)
 
 
 def debug_log(result: CliResult) -> str:
-    """The text of the debug log the CLI's output names ("Details in <path>.")."""
+    """The debug log the CLI's output names ("Details in <path>."): of a `Run`, only the
+    records its own process wrote (each record's first line carries the pid)."""
     match = _DETAILS.search(result.output)
     assert match, f"the output names no debug log:\n{result.output}"
-    return Path(match[1]).read_text(encoding="utf-8")
+    text = Path(match[1]).read_text(encoding="utf-8")
+    if not isinstance(result, Run):
+        return text
+    own, writer = [], None
+    for line in text.splitlines():
+        header = _RECORD.match(line)
+        writer = int(header[1]) if header else writer
+        if writer == result.pid:
+            own.append(line)
+    return "\n".join(own)
 
 
 @contextmanager
