@@ -108,9 +108,10 @@ def run(
         finally:
             report.repaired = progress.repaired
             report.finished_at = datetime.now(UTC).isoformat()
+            # A full or read-only pipelines folder must not cost the run its summary.
             try:
                 record_run(report)
-            except OSError as error:  # a full or read-only pipelines folder: the summary still
+            except OSError as error:
                 log.warning("run not recorded in runs.jsonl: %s", describe(error))
     return report
 
