@@ -2,26 +2,37 @@
 report | demo`.
 
 Exit codes: 0 success, 1 the run failed, 2 a setting is missing or invalid, 3 another sync
-is running or the warehouse stayed held, 4 a data-quality gate was breached. Every run ends
-with a one-paragraph summary.
+is running or the warehouse stayed held, 4 a data-quality gate was breached, 5 the warehouse
+file is unusable (damaged, not a DuckDB database, or written by a newer DuckDB), 6 storage: a
+folder the run writes (the warehouse's, the pipelines folder) is full, read-only or cannot be
+created. Every run ends with a one-paragraph summary; a command that cannot start says why in
+one sentence. Tracebacks never reach the output: they go to the debug log
+(`pipelines.runtime.logs`), which a failure names.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 from pipelines.push import TARGETS
-from pipelines.runtime import runner, settings, warehouse
-from pipelines.runtime.lock import SyncBusy
+from pipelines.runtime import logs, runner, settings, storage, warehouse
+from pipelines.runtime.report import describe, error_kind
 from pipelines.sources.infinity.settings import Backfill
 
-EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY, EXIT_GATE = 1, 2, 3, 4
+EXIT_FAILED, EXIT_SETTINGS, EXIT_BUSY, EXIT_GATE, EXIT_WAREHOUSE, EXIT_STORAGE = 1, 2, 3, 4, 5, 6
+EXIT_CODES = {
+    "failed": EXIT_FAILED,
+    "settings": EXIT_SETTINGS,
+    "busy": EXIT_BUSY,
+    "warehouse": EXIT_WAREHOUSE,
+    "storage": EXIT_STORAGE,
+}
+# Failures that say all there is to say: no traceback is worth pointing at.
+_SELF_EXPLAINED = ("settings", "busy")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +85,8 @@ def _query(sql: str | None) -> int:
         )
     path = warehouse.duckdb_path()
     if not path.exists():
+        if _storage_check():  # what keeps a sync from creating it
+            return EXIT_STORAGE
         print(
             f"No warehouse at {path} yet: run a sync first, or set "
             f"{warehouse.CREDENTIALS_KEY} [{settings.env_name(warehouse.CREDENTIALS_KEY)}].",
@@ -81,8 +94,10 @@ def _query(sql: str | None) -> int:
         )
         return EXIT_FAILED
     if sql is None:
-        return prompt(path)
-    return 0 if run_statement(path, sql, sys.stdout) else EXIT_FAILED
+        code = prompt(path)
+    else:
+        code = 0 if run_statement(path, sql, sys.stdout) else EXIT_FAILED
+    return code or _storage_check()
 
 
 def _days(text: str) -> int:
@@ -114,16 +129,32 @@ def _report(days: int, out: Path) -> int:
     return 0
 
 
-def _configure_logging() -> None:
-    # dlt sends usage telemetry unless told not to; customer data stays here.
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    # Log times in UTC, as runs.jsonl and the lock say: local time repeats an hour in October.
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%SZ")
-    formatter.converter = time.gmtime
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("dlt").setLevel(logging.WARNING)
+def _status() -> int:
+    from pipelines.runtime.status import report
+
+    print(report())
+    return _storage_check()
+
+
+def _storage_check() -> int:
+    """After a read (`status`, `query`): 6 and the sentence when the next sync could not
+    write (a full disk, a read-only folder), else 0."""
+    problem = storage.check()
+    if problem is None:
+        return 0
+    print(problem, file=sys.stderr)
+    return EXIT_STORAGE
+
+
+def _refused(command: str, error: Exception) -> int:
+    """A command that could not run: one sentence on stderr, the traceback in the debug log."""
+    kind = error_kind(error)
+    message = describe(error)
+    if kind not in _SELF_EXPLAINED:
+        logs.record(error, f"{command} failed")
+        message += logs.details()
+    print(message, file=sys.stderr)
+    return EXIT_CODES[kind]
 
 
 def _backfill(args: argparse.Namespace) -> Backfill | None:
@@ -141,50 +172,48 @@ def _backfill(args: argparse.Namespace) -> Backfill | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging()
+    # dlt sends usage telemetry unless told not to; customer data stays here.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    logs.configure()
+    logs.log.debug("python -m pipelines %s (pid %d)", " ".join(argv or sys.argv[1:]), os.getpid())
+    try:
+        return _command(args)
+    except Exception as error:
+        return _refused(args.command, error)
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from pipelines.demo import run_demo
 
         return run_demo(args.rows)
     if args.command == "query":
-        try:
-            return _query(args.sql)
-        except settings.SettingError as error:
-            print(error, file=sys.stderr)
-            return EXIT_SETTINGS
+        return _query(args.sql)
     if args.command == "report":
         return _report(args.days, args.out)
     if args.command == "status":
-        from pipelines.runtime.status import report
-
-        try:
-            print(report())
-        except (settings.SyncError, settings.SettingError) as error:
-            print(error, file=sys.stderr)
-            return EXIT_BUSY
-        return 0
+        return _status()
     command = f"extract {args.source}" if args.command == "extract" else args.command
-    try:
-        if args.command == "sync":
-            result = runner.run(command, models=True, targets=tuple(TARGETS))
-        elif args.command == "models":
-            command += " --full" * args.full
-            result = runner.run(command, sources=(), models=True, full_models=args.full)
-        elif args.command == "push":
-            targets = (args.target,) if args.target else tuple(TARGETS)
-            command = " ".join(["push", *targets[:1] * bool(args.target)])
-            command += " --dry-run" * args.dry_run
-            result = runner.run(command, sources=(), targets=targets, dry_run=args.dry_run)
-        else:
-            result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
-    except (SyncBusy, settings.SettingError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_BUSY if isinstance(error, SyncBusy) else EXIT_SETTINGS
-    print(result.summary())
+    if args.command == "sync":
+        result = runner.run(command, models=True, targets=tuple(TARGETS))
+    elif args.command == "models":
+        command += " --full" * args.full
+        result = runner.run(command, sources=(), models=True, full_models=args.full)
+    elif args.command == "push":
+        targets = (args.target,) if args.target else tuple(TARGETS)
+        command = " ".join(["push", *targets[:1] * bool(args.target)])
+        command += " --dry-run" * args.dry_run
+        result = runner.run(command, sources=(), targets=targets, dry_run=args.dry_run)
+    else:
+        result = runner.run(command, sources=(args.source,), backfill=_backfill(args))
     if result.error_kind is None:
+        print(result.summary())
         return EXIT_GATE if result.breaches else 0
-    return {"settings": EXIT_SETTINGS, "busy": EXIT_BUSY}.get(result.error_kind, EXIT_FAILED)
+    details = "" if result.error_kind in _SELF_EXPLAINED else logs.details()
+    print(result.summary() + details)
+    return EXIT_CODES.get(result.error_kind, EXIT_FAILED)
 
 
 if __name__ == "__main__":
+    logs.install_hooks()
     sys.exit(main())

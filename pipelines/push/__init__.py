@@ -103,12 +103,14 @@ class TargetReport:
     would_send: int = 0  # dry run
     dry_run_file: Path | None = None
     error: str | None = None
+    first_failure: str | None = None  # its message, for the summary
 
     def count(self, outcome: Outcome) -> None:
         if outcome.status == SENT:
             self.sent += 1
             return
         self.failed += 1
+        self.first_failure = self.first_failure or outcome.message
         self.retry_later += outcome.retryable
         self.unknown += not outcome.confirmed
 
@@ -137,7 +139,10 @@ class TargetReport:
             if self.failed:
                 detail = [f"{self.retry_later:,} will be retried"] if self.retry_later else []
                 detail += [f"{self.unknown:,} delivery unknown"] if self.unknown else []
-                reasons = f" ({', '.join(detail)})" if detail else ""
+                groups = [", ".join(detail)] if detail else []
+                if self.first_failure:
+                    groups.append(f"first: {self.first_failure.rstrip('.')}")
+                reasons = f" ({'; '.join(groups)})" if groups else ""
                 parts.append(f"{self.failed:,} failed{reasons}")
         parts.append(f"{self.skipped:,} skipped")
         if self.sent_before:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 from requests import Response, Session
 
-from pipelines.runtime.http import error_excerpt, never_sent
+from pipelines.runtime.http import Unreachable, error_excerpt, never_sent
 from pipelines.runtime.settings import SyncError
 
 SENT, FAILED, SKIPPED = "sent", "failed", "skipped"
@@ -162,9 +162,13 @@ def failure_of(
 
 
 def failure_of_error(error: Exception, *, deduplicates: bool) -> Outcome:
-    """A request that got no answer: transient if it cannot have arrived or may be repeated."""
+    """A request that got no answer: transient if it cannot have arrived or may be repeated.
+
+    The session's `Unreachable` names the target, host and attempts already; anything else
+    is named by its type, with any URL in it left out.
+    """
     detail = _URL_IN_ERROR.sub(r"\1<url>", str(error))
-    text = f"{type(error).__name__}: {detail}"
+    text = detail if isinstance(error, Unreachable) else f"{type(error).__name__}: {detail}"
     if deduplicates or never_sent(error):
         return Outcome.transient(text)
     return Outcome.unknown(

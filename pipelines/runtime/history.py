@@ -51,8 +51,9 @@ RUNS_TABLE = "ops.runs"
 RUNS_FILE = "runs.jsonl"
 CHECKPOINT_FILE = "runs.offset"
 # Runs that leave their row in runs.jsonl only: their settings are unusable (the warehouse's
-# may be among them), or another process holds the lock or the warehouse.
-LOCAL_ONLY = frozenset({"settings", "busy"})
+# may be among them), another process holds the lock or the warehouse, the warehouse file is
+# unusable, or a folder is full or read-only.
+LOCAL_ONLY = frozenset({"settings", "busy", "warehouse", "storage"})
 _TYPES = {
     "run_id": "varchar not null",
     "command": "varchar",

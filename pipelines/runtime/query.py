@@ -3,7 +3,9 @@
 PyPI's `duckdb-cli` is older than the duckdb this project pins and refuses its files ("version
 number 69, but we can only read versions between 64 and 68"), so the prompt runs on the
 installed package. Each statement opens the file read-only and closes it again: an idle
-prompt never keeps a scheduled sync from writing.
+prompt never keeps a scheduled sync from writing. A warehouse that cannot be read at all (not
+DuckDB, damaged, from a newer DuckDB) or a storage failure ends the command with that
+problem's sentence, not with an SQL error.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import TextIO
 
 import duckdb
+
+from pipelines.runtime.report import known_problem
+from pipelines.runtime.warehouse import check_file
 
 HELP = (
     "End each statement with ';'. `.tables` lists the tables, `.help` shows this, `.quit` "
@@ -28,15 +33,23 @@ TABLES_SQL = (
 
 
 def run_statement(warehouse: Path, sql: str, out: TextIO) -> bool:
-    """Print the result of one statement; False (with the error printed) when it failed."""
+    """Print the result of one statement; False (with the error printed) when it failed.
+
+    Raises:
+        WarehouseUnusable, StorageError: the file, or the disk, is the problem, not the SQL.
+    """
     if sql.strip() in (".tables", ".tables;"):
         sql = TABLES_SQL
+    check_file(warehouse)
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             relation = con.sql(sql)
             # DuckDB's own rendering: a box table that elides the middle of long results.
             print("OK" if relation is None else str(relation).rstrip("\n"), file=out, flush=True)
     except duckdb.Error as error:
+        problem = known_problem(error)
+        if problem is not None:
+            raise problem from error
         print(f"Error: {error}", file=out, flush=True)
         return False
     return True

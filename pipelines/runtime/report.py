@@ -1,17 +1,25 @@
-"""What a run did: rows per table, cursors, notes and the error, for the summary and the log."""
+"""What a run did: rows per table, cursors, notes and the error, for the summary and the log.
+
+An error is also sorted into the kind an operator acts on, which the CLI's exit code follows:
+a setting, a busy lock or file, an unusable warehouse file, storage (a full disk, a folder
+that cannot be written), or any other failure. dlt wraps what went wrong in its own
+exceptions, so the cause is looked for along the whole chain, in our exceptions first and
+then in the words of the operating system and DuckDB.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.runtime import settings
+from pipelines.runtime import causes, settings, storage, warehouse
 from pipelines.runtime.settings import Busy, SyncError
+from pipelines.runtime.storage import StorageError
+from pipelines.runtime.warehouse import WarehouseUnusable
 
 
 @dataclass
@@ -35,7 +43,8 @@ class RunReport:
     breaches: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    error_kind: str | None = None  # "settings", "busy" or "failed"
+    # "settings", "busy", "warehouse" (the file is unusable), "storage" or "failed"
+    error_kind: str | None = None
 
     @property
     def status(self) -> str:
@@ -83,13 +92,7 @@ class RunReport:
 
     def fail(self, error: BaseException) -> None:
         self.error = describe(error)
-        cause = find_cause(error, (settings.SettingError, Busy))
-        if isinstance(cause, settings.SettingError):
-            self.error_kind = "settings"
-        elif cause is not None:
-            self.error_kind = "busy"
-        else:
-            self.error_kind = "failed"
+        self.error_kind = error_kind(error)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -112,21 +115,42 @@ class RunReport:
         }
 
 
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
-    while error is not None:
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 def find_cause(error: BaseException, kinds: tuple[type, ...]) -> BaseException | None:
     """The first exception of one of `kinds` in the chain dlt wrapped around it."""
-    return next((e for e in _chain(error) if isinstance(e, kinds)), None)
+    return next((e for e in causes.chain(error) if isinstance(e, kinds)), None)
+
+
+def known_problem(error: BaseException) -> WarehouseUnusable | StorageError | None:
+    """An unusable warehouse file or a storage failure behind `error`, however deep dlt
+    wrapped it: raised by us, or told by the operating system's or DuckDB's words."""
+    raised = find_cause(error, (WarehouseUnusable, StorageError))
+    if isinstance(raised, WarehouseUnusable | StorageError):
+        return raised
+    # A full disk can make DuckDB call its file invalid as well: the disk is the cause.
+    return storage.problem(error) or warehouse.unusable(error)
+
+
+def error_kind(error: BaseException) -> str:
+    """`settings`, `busy`, `warehouse`, `storage` or `failed`: what the operator acts on."""
+    cause = find_cause(error, (settings.SettingError, Busy))
+    if isinstance(cause, settings.SettingError):
+        return "settings"
+    if cause is not None:
+        return "busy"
+    problem = known_problem(error)
+    if isinstance(problem, WarehouseUnusable):
+        return "warehouse"
+    return "failed" if problem is None else "storage"
 
 
 def describe(error: BaseException) -> str:
-    """The operator-facing message of an error: ours when we raised one, else the root cause."""
+    """The operator-facing message of an error: ours when we raised one, a storage or
+    warehouse problem in its chain, else the root cause."""
     ours = find_cause(error, (SyncError, settings.SettingError))
     if ours is not None:
         return str(ours)
-    root = list(_chain(error))[-1]
+    problem = known_problem(error)
+    if problem is not None:
+        return str(problem)
+    root = list(causes.chain(error))[-1]
     return f"{type(root).__name__}: {root}"

@@ -16,11 +16,11 @@ from pipelines import quality
 from pipelines.models.build import InputsMissing, ModelRun, build_models
 from pipelines.models.settings import ModelSettings
 from pipelines.push import PushFailed, check_settings, push
-from pipelines.runtime import alerts, history, settings, warehouse
+from pipelines.runtime import alerts, history, settings, storage, warehouse
 from pipelines.runtime.loading import wait_seconds
 from pipelines.runtime.lock import sync_lock
 from pipelines.runtime.progress import Progress
-from pipelines.runtime.report import RunReport, describe, find_cause
+from pipelines.runtime.report import RunReport, describe, find_cause, known_problem
 from pipelines.runtime.settings import SyncError
 from pipelines.sources.footprints import load as footprints_load
 from pipelines.sources.footprints.settings import FootprintsSettings
@@ -89,6 +89,7 @@ def run(
             if scheduled:
                 quality.check_settings()
                 alerts.check_settings()
+            storage.require()
             warehouse.while_warehouse_free(warehouse.probe_free, wait_seconds())
             failed = extract_sources(report, progress, sources, backfill)
             if failed is not None:
@@ -128,15 +129,15 @@ def extract_sources(
     """Extract every source in turn; one that fails does not keep the others from loading.
 
     Returns what failed (None when every source loaded), for the caller to raise after the
-    rest ran. A warehouse held by another process is raised at once: every later source
-    would wait for the same file.
+    rest ran. A warehouse held by another process, unusable, or a full or unwritable folder
+    is raised at once: every later source would meet the same.
     """
     failures: dict[str, BaseException] = {}
     for source in sources:
         try:
             EXTRACT[source](report, progress, backfill)
         except Exception as error:
-            if find_cause(error, (warehouse.WarehouseBusy,)) is not None:
+            if find_cause(error, (warehouse.WarehouseBusy,)) or known_problem(error):
                 raise
             failures[source] = error
             if source != sources[-1]:

@@ -9,6 +9,13 @@ DuckDB lets one process hold a database file for writing, and an analyst's open 
 (even read-only) blocks the sync. Rather than fail with a stack trace, a run waits a bounded,
 configurable time (`sync.warehouse_wait_seconds`) and then names the process holding it.
 BigQuery has no such lock: there the wait is never needed.
+
+A DuckDB file that cannot be used (not DuckDB at all, damaged, or written by a newer DuckDB)
+fails every command with `WarehouseUnusable`, one sentence naming the file and what to do,
+and the file is left exactly as it is. A file that is not DuckDB is refused from its first
+bytes, before DuckDB opens it: DuckDB would open a SQLite file through its sqlite extension
+(downloading it when it can) and write its tables into it. Damage and newer versions are
+told by DuckDB's own words, wherever in a run they surface.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import sqlglot
 from dlt.destinations.job_client_impl import SqlJobClientBase
 from sqlglot import exp
 
-from pipelines.runtime import settings
+from pipelines.runtime import causes, settings
 from pipelines.runtime.settings import Busy, SyncError
 from pipelines.runtime.transpile import SOURCE_DIALECT, to_dialect
 
@@ -41,12 +48,27 @@ WAREHOUSES = ("duckdb", "bigquery")
 EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 LOAD_ID = "_dlt_load_id"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))")
+# A DuckDB file: an 8-byte checksum, then these magic bytes (DuckDB's storage format).
+DUCKDB_MAGIC, MAGIC_OFFSET = b"DUCK", 8
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_VERSION = re.compile(
+    r"storage version number (?P<found>\d+), but we can only read storage versions between "
+    r"(?P<low>\d+) and (?P<high>\d+)"
+)
+_DAMAGED = re.compile(
+    r"Corrupt database file[^\n]*|Could not read enough bytes from file[^\n]*|"
+    r"not a valid DuckDB database file"
+)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class WarehouseBusy(Busy):
     """The warehouse file stayed locked by another process for the whole wait."""
+
+
+class WarehouseUnusable(SyncError):
+    """The warehouse file is not DuckDB, is damaged, or is from a newer DuckDB; left as it is."""
 
 
 def kind() -> str:
@@ -149,10 +171,12 @@ def while_warehouse_free(action: Callable[[], T], wait_seconds: float) -> T:
 
 
 def probe_free() -> None:
-    """Open and close the file once, so a held warehouse is noticed before any request."""
+    """Open and close the file once, so a held or unusable warehouse is noticed before any
+    request."""
     if kind() != "duckdb":
         return
     path = duckdb_path()
+    check_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect(str(path)).close()
 
@@ -171,6 +195,92 @@ def literal(value: Any) -> str:
         stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         return f"timestamp '{stamp.isoformat(sep=' ')}'"
     return exp.Literal.string(str(value)).sql(SOURCE_DIALECT)
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file at `path` that is not a DuckDB database, from its first bytes.
+
+    Raises:
+        WarehouseUnusable: it is something else (text, SQLite, empty, a folder).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except FileNotFoundError:
+        return  # a new warehouse: DuckDB creates it
+    except IsADirectoryError:
+        raise WarehouseUnusable(
+            f"The warehouse {path.absolute()} is a folder, not a DuckDB file: set "
+            f"{_credentials()} to a file's path, and run again."
+        ) from None
+    if head[MAGIC_OFFSET : MAGIC_OFFSET + len(DUCKDB_MAGIC)] == DUCKDB_MAGIC:
+        return
+    raise WarehouseUnusable(
+        f"The warehouse {path.absolute()} is not a DuckDB database ({_contents(head)}): set "
+        f"{_credentials()} to the warehouse's file, or move this file away so the next sync "
+        "creates a new warehouse; it was left as it is."
+    )
+
+
+def unusable(error: BaseException | None) -> WarehouseUnusable | None:
+    """The DuckDB warehouse as the cause of `error`, described: damaged, from another DuckDB
+    version, or not DuckDB; None if DuckDB said none of that (or the warehouse is BigQuery)."""
+    texts = [str(cause) for cause in causes.raw(error)]
+    if not texts:
+        return None
+    try:
+        if kind() != "duckdb":
+            return None
+        path = duckdb_path().absolute()
+    except settings.SettingError:
+        return None
+    for text in texts:
+        version = _VERSION.search(text)
+        if version:
+            return _other_version(path, version)
+        damaged = _DAMAGED.search(text)
+        if damaged:
+            return WarehouseUnusable(
+                f"The warehouse {path} is damaged (DuckDB: {damaged[0].rstrip('!.')}): "
+                "restore it from a backup, or move it aside so the next sync loads what the "
+                "sources serve into a new one; it was left as it is."
+            )
+    return None
+
+
+def _other_version(path: Path, version: re.Match[str]) -> WarehouseUnusable:
+    found, low, high = (int(version[name]) for name in ("found", "low", "high"))
+    reads = f"duckdb {duckdb.__version__} here reads storage versions {low} to {high}"
+    if found > high:
+        return WarehouseUnusable(
+            f"The warehouse {path} was written by a newer DuckDB (storage version {found}; "
+            f"{reads}): upgrade duckdb (requirements.lock) to the version that wrote it, or set "
+            f"{_credentials()} to another file; it was left as it is."
+        )
+    return WarehouseUnusable(
+        f"The warehouse {path} was written by an older DuckDB (storage version {found}; "
+        f"{reads}): export it with that DuckDB (EXPORT DATABASE) and import it with this one, "
+        f"or set {_credentials()} to another file; it was left as it is."
+    )
+
+
+def _contents(head: bytes) -> str:
+    """What a file that is not DuckDB is, as far as its first bytes tell."""
+    if not head:
+        return "it is empty"
+    if head.startswith(SQLITE_MAGIC):
+        return "it is a SQLite database"
+    # 64 bytes may end inside a character: a partial one is no sign of binary data.
+    text = head.decode("utf-8", errors="ignore")
+    return (
+        "it holds text"
+        if all(c.isprintable() or c.isspace() for c in text)
+        else "it holds other data"
+    )
+
+
+def _credentials() -> str:
+    return f"{CREDENTIALS_KEY} [{settings.env_name(CREDENTIALS_KEY)}]"
 
 
 class Warehouse:
@@ -315,15 +425,26 @@ def connect(dlt_destination: Any = None, dataset: str = "staging") -> Iterator[W
 
 @contextmanager
 def read_only_duckdb() -> Iterator[Warehouse]:
-    """The DuckDB file opened read-only; `SyncError` naming the holder if a sync has it."""
+    """The DuckDB file opened read-only.
+
+    Raises:
+        WarehouseBusy: a sync holds it, naming the holder.
+        WarehouseUnusable: it is not DuckDB, is damaged or is from another DuckDB version.
+    """
     path = duckdb_path()
+    check_file(path)
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
         holder = lock_holder(error)
         if holder:
-            raise SyncError(f"The warehouse {path} is held by {holder}; try again later.") from None
-        raise
+            raise WarehouseBusy(
+                f"The warehouse {path} is held by {holder}; try again later."
+            ) from None
+        problem = unusable(error)
+        if problem is None:
+            raise
+        raise problem from error
     try:
         yield Warehouse(_ReadOnlyClient(con), SOURCE_DIALECT)
     finally:

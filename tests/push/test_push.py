@@ -23,6 +23,7 @@ import dlt
 import duckdb
 import pytest
 from helpers import Workspace
+from helpers.breakage import refusing_port
 from helpers.model_cases import SETTINGS, T, call, customer, write_raw
 
 from emulators.gameball import GameballEmulator
@@ -578,3 +579,33 @@ def test_push_refuses_a_table_with_an_outbound_id_on_two_rows(
     assert f"e.g. '{event_id}', 2 rows): nothing sent to gameball" in result.stdout
     assert delivered_once(receivers)["owox"] == sendable("owox")
     assert set(receivers.qubit.accepted) == sendable("qubit")
+
+
+def test_push_to_an_unreachable_target_names_it_then_the_next_run_delivers(
+    ws: PushWorkspace, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with refusing_port() as port:
+        monkeypatch.setenv("DESTINATION__GAMEBALL__BASE_URL", f"http://127.0.0.1:{port}/api/v3.0")
+        first = ws.run("push")
+
+    unreachable = f"gameball: cannot reach 127.0.0.1:{port} (connection refused) after 3 attempts"
+    waiting = len(sendable("gameball"))
+    assert first.code == 1
+    assert f"gameball: 0 sent, {waiting:,} failed ({waiting:,} will be retried; first: " in (
+        first.stdout
+    )
+    assert unreachable in first.stdout
+    failed = ws.deliveries("gameball")
+    assert {row["status"] for row in failed.values() if row["lead_id"] in sendable("gameball")} == {
+        "failed"
+    }
+    assert all(
+        row["message"].startswith(unreachable)
+        for row in failed.values()
+        if row["lead_id"] in sendable("gameball")
+    )
+
+    monkeypatch.setenv("DESTINATION__GAMEBALL__BASE_URL", receivers.gameball.base_url)
+    second = ws.run("push")
+    assert second.code == 0, second.output
+    assert delivered_once(receivers) == {t: sendable(t) for t in ("qubit", "owox", "gameball")}

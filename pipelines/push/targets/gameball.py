@@ -112,7 +112,7 @@ class GameballTarget:
         return None
 
     def session(self) -> Session:
-        session = retrying_session(idempotent=False)
+        session = retrying_session(name="gameball", idempotent=False)
         session.headers["APIKey"] = self.api_key
         return session
 

@@ -92,7 +92,7 @@ class OwoxTarget:
         return None
 
     def session(self) -> Session:
-        return retrying_session(idempotent=False)
+        return retrying_session(name="owox", idempotent=False)
 
     def hit(self, pending: Pending) -> str:
         """The query string as it leaves: the payload plus the queue time."""

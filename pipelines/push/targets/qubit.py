@@ -91,7 +91,7 @@ class QubitTarget:
         return f"missing {', '.join(missing)}" if missing else None
 
     def session(self) -> Session:
-        return retrying_session(idempotent=True)
+        return retrying_session(name="qubit", idempotent=True)
 
     def preview(self, pending: Pending) -> dict[str, Any]:
         return {"method": "POST", "url": self.url, "event": pending.payload}

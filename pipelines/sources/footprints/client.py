@@ -26,7 +26,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from pipelines.runtime.http import RetryPolicy, error_excerpt, retrying_session
+from pipelines.runtime.http import RetryPolicy, error_excerpt, retrying_session, tries
 from pipelines.runtime.settings import SyncError
 
 GRANT_TYPES = ("client_credentials", "password", "pin")
@@ -94,7 +94,7 @@ class FootprintsClient:
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/api")
         self.credentials = credentials
-        self.session = retrying_session(policy)
+        self.session = retrying_session(policy, name="footprints")
         # One pooled connection per worker, or threads queue for connections.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, max_workers))
         self.session.mount("http://", adapter)
@@ -146,8 +146,8 @@ class FootprintsClient:
             return None
         if not response.ok:
             raise FootprintsError(
-                f"Footprints answered HTTP {response.status_code} to GET {path} after retries: "
-                f"{self._excerpt(response)}"
+                f"Footprints answered HTTP {response.status_code} to GET {path} from "
+                f"{tries(response)}: {self._excerpt(response)}"
             )
         return Answer(self._json(response, path), dict(response.headers))
 

@@ -14,7 +14,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from pipelines.runtime.http import error_excerpt, retrying_session
+from pipelines.runtime.http import error_excerpt, retrying_session, tries
 from pipelines.runtime.settings import SyncError
 from pipelines.sources.infinity.columns import (
     TYPED_FIELDS,
@@ -69,7 +69,7 @@ class TriggerClient(RESTClient):
         super().__init__(
             base_url=f"{config.base_url}/igrps/{config.igrp}",
             auth=config.auth,
-            session=retrying_session(),
+            session=retrying_session(name="infinity"),
         )
         self.config = config
         # Pages are fetched and parsed in one thread and typed in another (`_prefetched`);
@@ -115,7 +115,7 @@ def raise_for_infinity_status(response: Response) -> None:
         )
     raise SyncError(
         f"Infinity answered HTTP {response.status_code} for {response.request.path_url} "
-        f"after retries: {message}"
+        f"from {tries(response)}: {message}"
     )
 
 
