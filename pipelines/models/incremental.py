@@ -1,19 +1,22 @@
 """Incremental model builds: which leads changed since the last build, and their rows redone.
 
 A full build runs every model's select over all the data. Most of the data does not change
-between two syncs, and every model past staging is keyed by lead (`lead_id`): its rows for a
-lead depend only on that lead's row in Footprints and on the Infinity calls matched to it. So
-a later build can redo only the leads that changed, and come out identical to a full build:
+between two syncs, and every model table past staging is keyed by lead (`lead_id`): its rows
+for a lead depend only on that lead's row in Footprints and on the Infinity calls matched to
+it, or, for the models named in `BY_NUMBER`, on every call from the lead's number. So a later
+build can redo only the leads that changed, and come out identical to a full build:
 
-1. After every build, `staging.model_state` records one row per raw table the models read:
-   its row count, the load id up to which its rows were seen, and a fingerprint of everything
-   else the results depend on: every model's SQL (and, off DuckDB, its translation), the
-   settings, the raw tables' columns, and the sqlglot version that writes the statements.
-   dlt gives every row the `_dlt_load_id` of the load that last wrote it, and load ids
-   increase. For the leads and the triggers, "seen" is the newest load complete in their
-   dataset (`_dlt_loads`, status 0), so the rows of a load still in progress when a build
-   runs count as changed at the next one; for any other raw table (or without
-   `_dlt_loads`), its highest load id.
+1. After every build, `staging.model_state` records one row per raw table the model tables
+   read: its row count, the load id up to which its rows were seen, and a fingerprint of
+   everything else the results depend on: every model's SQL (and, off DuckDB, its
+   translation), the settings, the raw tables' columns, and the sqlglot version that writes
+   the statements. dlt gives every row the `_dlt_load_id` of the load that last wrote it, and
+   load ids increase. For the leads and the triggers, "seen" is the newest load complete in
+   their dataset (`_dlt_loads`, status 0), so the rows of a load still in progress when a
+   build runs count as changed at the next one; for any other raw table (or without
+   `_dlt_loads`), its highest load id. A table only reports read (the ledger,
+   `outbound.deliveries`) is not recorded: reports are views, always current, and every push
+   changes the ledger.
 2. The next build compares. It is full when: asked for (`full=True`); there is no state (the
    first build); the fingerprint differs (a model, a setting, a raw column or sqlglot changed); a
    model's table or view is missing or of the other kind; a raw table has fewer rows than
@@ -21,11 +24,15 @@ a later build can redo only the leads that changed, and come out identical to a 
    table has no `_dlt_load_id` column, or had none last time; a raw table other than the
    leads and the triggers changed; a model past staging has no `lead_id` column, reads the
    clock or randomness, or reads the triggers other than through the matches (directly or
-   through any staging view, whose select is checked with the model that reads it); or the
-   state of the last build cannot be read; or the leads or triggers gained more rows than
-   carry a load id newer than the last build's (rule 1 assumes load ids increase; a clock
-   that stepped back breaks it); or more than a tenth of the leads changed (a full build is
-   then no slower).
+   through any staging view, whose select is checked with the model that reads it) unless
+   it is named in `BY_NUMBER`; or the state of the last build cannot be read; or the leads
+   or triggers gained more rows than carry a load id newer than the last build's (rule 1
+   assumes load ids increase; a clock that stepped back breaks it); or, when a `BY_NUMBER`
+   model is built, more triggers carry a newer load id than the table gained (triggers were
+   re-loaded, by a backfill or overlapping routes: rule d below needs the number a trigger
+   was called from, and a re-loaded trigger's earlier number is not kept anywhere); or more
+   than a tenth of the leads changed (a full build is then no slower).
+   Reports (views) are never updated, so none of this looks at them.
 3. Otherwise the changed leads are (the rows written since the recorded load ids):
    a. leads written since (new leads, and leads re-loaded because their status or any other
       field changed: Footprints is merged on the lead id);
@@ -33,21 +40,28 @@ a later build can redo only the leads that changed, and come out identical to a 
       changed triggers only) pairs with a trigger written since: a new call can become a
       lead's attributed call, or a re-loaded trigger can now match;
    c. leads whose matches, as last built, include a trigger written since: its old version
-      matched them, and its new one may not, or carries other fields.
+      matched them, and its new one may not, or carries other fields;
+   d. when a `BY_NUMBER` model is built: leads whose number is the caller's number of a
+      trigger written since (any trigger with a number, so that the rule need not know
+      which actions each model counts as calls), as a new call from a lead's number, even
+      long before or after the lead, changes what those models say about it.
    Their rows are deleted from every table past staging, in build order, and inserted again
    from the model's own select, restricted to those leads: sqlglot replaces each lead-keyed
    table the select reads by the same table filtered to the changed leads, so the SQL files
-   stay plain and DuckDB reads only those leads' rows instead of filtering at the end.
+   stay plain and DuckDB reads only those leads' rows instead of filtering at the end. A
+   `BY_NUMBER` model reads the calls of those leads' numbers only, through the same join it
+   has in a full build.
 
 What incremental cannot see, and so never relies on:
 - Rows deleted from a raw table are seen only as a lower row count (then: full build). A
   deletion that the same build's new rows exactly make up for is not seen; dlt's merge and
   upsert never delete rows, so only a hand edit could do that: run a full build after one.
 - A model whose rows for a lead depend on other leads (e.g. a first lead per phone number)
-  breaks the rule above; a new model of that kind must come with a change to these rules.
+  breaks the rule above; a new model of that kind must come with a change to these rules,
+  as one that depends on every call from the lead's number must be named in `BY_NUMBER`.
 
-Staging models are views (rename and cast only), so they cost nothing to build and need no
-incremental step.
+Staging models and reports are views, so they cost nothing to build and need no incremental
+step.
 """
 
 from __future__ import annotations
@@ -73,14 +87,18 @@ LEADS_VIEW = "staging.stg_footprints__leads"
 TRIGGERS_VIEW = "staging.stg_infinity__triggers"
 CUSTOM_FIELDS_VIEW = "staging.stg_infinity__trigger_custom_fields"
 MATCHES = "intermediate.int_calls_matched_to_leads"
+# Models whose rows for a lead depend on every call from its number (rule d, and the full
+# build after re-loaded triggers), not only on its matches.
+BY_NUMBER = frozenset({"analytics.lead_match_diagnostics"})
 MATCH_CALL_ID, TRIGGER_ID = "call_id", "trigger_id"
 LEAD_ID = "lead_id"
+LEAD_PHONE, CALLER_PHONE = "phone_e164", "caller_phone_e164"  # the views' number columns
 LOAD_ID = "_dlt_load_id"
 # Above this share of changed leads a full build is as fast: measured with 10,000,000
 # triggers and 1,000,000 leads, leads spread over the year changed (the worst case).
 FULL_ABOVE = 0.1
 # Part of the fingerprint: a change to the rules in this module makes the next build full.
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 _VOLATILE: tuple[type[exp.Expression], ...]
 _VOLATILE = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.CurrentDatetime)
 _VOLATILE += (exp.Rand, exp.Uuid)
@@ -217,6 +235,32 @@ def unseen_rows_reason(table: str, grown: int, written_since: int) -> str | None
     )
 
 
+def by_number(tables: Iterable[str]) -> list[str]:
+    """The `BY_NUMBER` models among `tables`, sorted."""
+    return sorted(BY_NUMBER.intersection(tables))
+
+
+def counts_reloads(table: str, tables: Iterable[str]) -> bool:
+    """Whether rows of `table` written again since the last build make it full (rule 2)."""
+    return table == RAW_TRIGGERS and bool(by_number(tables))
+
+
+def reloaded_rows_reason(
+    table: str, grown: int, written_since: int, tables: Iterable[str]
+) -> str | None:
+    """Why to build in full when more rows of `table` carry a newer load id than it gained:
+    rows that were there before were written again (re-loaded), and a `BY_NUMBER` model
+    among `tables` needs the number each one had before, which nothing keeps."""
+    models = by_number(tables)
+    if not counts_reloads(table, models) or written_since <= grown:
+        return None
+    return (
+        f"{written_since - grown:,} row(s) of {table} were re-loaded since the last build, and "
+        f"{', '.join(models)} counts every call from a lead's number: a re-loaded trigger's "
+        "earlier number is not known"
+    )
+
+
 def _changed_leads() -> exp.Select:
     return exp.select(LEAD_ID).from_(exp.to_table(CHANGED_LEADS_TABLE))
 
@@ -226,7 +270,8 @@ def _in_changed_leads() -> exp.Expression:
 
 
 def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
-    """The lead ids whose rows must be redone (rules a, b and c of the module docstring)."""
+    """The lead ids whose rows must be redone (rules a, b, c and, when a `BY_NUMBER` model is
+    among `models`, d of the module docstring)."""
     leads = replace_tables(
         models[LEADS_VIEW].query,
         {RAW_LEADS: _written_since(RAW_LEADS, state.inputs[RAW_LEADS].last_load_id)},
@@ -242,15 +287,21 @@ def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
         .from_(exp.to_table(MATCHES))
         .where(exp.column(MATCH_CALL_ID).isin(query=trigger_ids, copy=False), copy=False)
     )
-    union = exp.union(
-        exp.union(
-            exp.select(LEAD_ID).from_(leads.subquery("leads"), copy=False),
-            exp.select(LEAD_ID).from_(matched_now.subquery("matched_now"), copy=False),
-            copy=False,
-        ),
+    changed: list[exp.Query] = [
+        exp.select(LEAD_ID).from_(leads.subquery("leads"), copy=False),
+        exp.select(LEAD_ID).from_(matched_now.subquery("matched_now"), copy=False),
         matched_before,
-        copy=False,
-    )
+    ]
+    if by_number(models):
+        callers = exp.select(CALLER_PHONE).from_(triggers.subquery("triggers"), copy=False)
+        changed.append(
+            exp.select(LEAD_ID)
+            .from_(exp.to_table(LEADS_VIEW))
+            .where(exp.column(LEAD_PHONE).isin(query=callers, copy=False), copy=False)
+        )
+    union = changed[0]
+    for query in changed[1:]:
+        union = exp.union(union, query, copy=False)
     return (
         exp.select(LEAD_ID)
         .from_(union.subquery("changed"), copy=False)
@@ -314,7 +365,8 @@ def not_incremental(model: Model, views: dict[str, Model] | None = None) -> str 
             ):
                 return f"{model.origin} reads the clock or randomness ({node.sql(SOURCE_DIALECT)})"
     triggers = reads & {TRIGGERS_VIEW, CUSTOM_FIELDS_VIEW, RAW_TRIGGERS}
-    if triggers and model.table != MATCHES and MATCHES not in model.reads:
+    through_matches = model.table == MATCHES or MATCHES in model.reads
+    if triggers and not through_matches and model.table not in BY_NUMBER:
         return f"{model.origin} reads {', '.join(sorted(triggers))} other than through {MATCHES}"
     return None
 

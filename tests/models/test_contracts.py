@@ -193,10 +193,12 @@ def test_contracts_grain_of_every_model() -> None:
         "intermediate.int_leads_converted": ("lead_id",),
         "analytics.call_lead_matches": ("lead_id", "call_id"),
         "analytics.conversions": ("lead_id",),
+        "analytics.lead_match_diagnostics": ("lead_id",),
         # what the push keys each target's rows on (`Target.id_column`)
         "outbound.qubit_events": ("qubit_event_id",),
         "outbound.owox_hits": ("owox_hit_id",),
         "outbound.gameball_events": ("gameball_event_id",),
+        "analytics.daily_funnel": ("day",),
     }
 
 

@@ -180,7 +180,7 @@ def test_models_incremental_statements_are_bigquery_sql(what: str, bigquery: str
     assert len(parsed) == 1 and parsed[0] is not None
     assert bigquery_problems(bigquery) == []
     if what.endswith(" view"):
-        assert bigquery.startswith("CREATE OR REPLACE VIEW staging.")
+        assert bigquery.startswith(f"CREATE OR REPLACE VIEW {what.removesuffix(' view')} AS")
     if what == "changed leads":
         assert "UNION DISTINCT" in bigquery
 
