@@ -83,7 +83,8 @@ class InputsMissing(ModelError):
 class ModelRun:
     table: str
     origin: str
-    rows: int
+    # None for a report: counting its rows would compute it, over every raw row
+    rows: int | None
     seconds: float
     # "view" or "table" (created), or "updated" (the changed leads' rows redone)
     action: str = "table"
@@ -110,7 +111,8 @@ class ModelsReport:
 
     @property
     def rows(self) -> dict[str, int]:
-        return {run.table: run.rows for run in self.runs}
+        """Rows per model table and view, reports left out (not counted)."""
+        return {run.table: run.rows for run in self.runs if run.rows is not None}
 
     @property
     def match_rate(self) -> float:
@@ -118,7 +120,7 @@ class ModelsReport:
 
     def summary(self) -> str:
         """One paragraph: tables and rows, match rate, what each target would be sent."""
-        tables = ", ".join(f"{r.table} {r.rows:,} ({r.seconds:.2f} s)" for r in self.runs)
+        tables = ", ".join(_run_text(run) for run in self.runs)
         if self.mode == "incremental":
             built = f"{len(self.runs)} tables updated for {self.changed_leads or 0:,} leads"
         else:
@@ -148,6 +150,12 @@ class ModelsReport:
         if targets:
             parts.append("Outbound: " + "; ".join(targets) + ".")
         return " ".join(parts)
+
+
+def _run_text(run: ModelRun) -> str:
+    if run.rows is None:
+        return f"{run.table} (report, {run.seconds:.2f} s)"
+    return f"{run.table} {run.rows:,} ({run.seconds:.2f} s)"
 
 
 def _by_count(item: tuple[str, int]) -> tuple[int, str]:
@@ -244,11 +252,11 @@ class _ModelWarehouse(Warehouse):
             self._run_model(model, executed, header_lines=None)
         self.catalog[model.table] = model.kind
 
-    def update(self, model: Model, lead_keyed: set[str]) -> None:
-        """Redo the changed leads' rows in the model's table."""
+    def update(self, model: Model, lead_keyed: set[str], leads: str) -> None:
+        """Redo the rows of the leads in `leads` (a changed leads table) in the model's table."""
         for statement in (
-            incremental.delete_changed(model.table),
-            incremental.insert_changed(model, lead_keyed),
+            incremental.delete_changed(model.table, leads),
+            incremental.insert_changed(model, lead_keyed, leads),
         ):
             self._run_model(model, to_dialect(statement, self.dialect), header_lines=None)
 
@@ -440,6 +448,7 @@ def build_models(
                         changed_only=report.mode == "incremental",
                     )
                 db.drop(incremental.CHANGED_LEADS_TABLE)
+                db.drop(incremental.NUMBER_CHANGED_LEADS_TABLE)
                 db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
         except ModelError as error:
             report.seconds = time.monotonic() - started
@@ -462,7 +471,7 @@ def _build_in_full(
         run = ModelRun(
             model.table,
             model.origin,
-            db.count(model.table),
+            None if model.is_report else db.count(model.table),
             time.monotonic() - model_started,
             model.kind,
         )
@@ -502,23 +511,38 @@ def _update_changed_leads(
     on_model: Callable[[ModelRun], None] | None,
 ) -> str | None:
     """Redo the rows of the leads that changed since `previous`, leaving their ids in
-    `CHANGED_LEADS_TABLE` for the grain checks; or, when so many changed that a full build
-    is as fast, change nothing and return why to build in full."""
+    `CHANGED_LEADS_TABLE` (and `NUMBER_CHANGED_LEADS_TABLE`) for the grain checks; or, when
+    so many changed that a full build is as fast, change nothing and return why to build in
+    full."""
     by_table = {model.table: model for model in models}
     db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
-    changed = db.count(incremental.CHANGED_LEADS_TABLE)
+    changed = by_lead = db.count(incremental.CHANGED_LEADS_TABLE)
+    number_redone = incremental.redone_by_number(models)
+    if number_redone:
+        db.write(
+            incremental.NUMBER_CHANGED_LEADS_TABLE,
+            incremental.number_changed_leads_select(by_table, previous),
+        )
+        changed = db.count(incremental.NUMBER_CHANGED_LEADS_TABLE)
     leads = state.inputs[RAW_LEADS].rows
     if changed > incremental.FULL_ABOVE * leads:
         db.drop(incremental.CHANGED_LEADS_TABLE)
+        db.drop(incremental.NUMBER_CHANGED_LEADS_TABLE)
         return f"{changed:,} of {leads:,} leads changed since the last build"
     report.mode, report.changed_leads = "incremental", changed
     report.reason = f"{changed:,} leads new or changed since the last build"
+    if changed > by_lead:
+        report.reason += (
+            f" ({changed - by_lead:,} of them for a call from their number, in "
+            f"{', '.join(sorted(number_redone))} only)"
+        )
     for model in models:
         if model.kind != "table":
             continue
         model_started = time.monotonic()
-        if changed:
-            db.update(model, lead_keyed & by_table.keys())
+        if changed if model.table in number_redone else by_lead:
+            leads_table = incremental.leads_table(model, number_redone)
+            db.update(model, lead_keyed & by_table.keys(), leads_table)
         run = ModelRun(
             model.table,
             model.origin,

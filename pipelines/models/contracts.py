@@ -52,16 +52,19 @@ class ContractBreached(ModelError):
     """A model table's rows break its grain; the message names the model and a key."""
 
 
-def grain_select(model: Model, *, changed_only: bool = False) -> exp.Select:
+def grain_select(
+    model: Model, *, changed_only: bool = False, leads: str = incremental.CHANGED_LEADS_TABLE
+) -> exp.Select:
     """The key of `model`'s table that breaks its grain worst (most rows, then the first by
     key, nulls first), its `row_count`, and how many keys break it (`breaking_keys`); no row
     when none does.
 
-    `changed_only`: an incremental build's check, of the changed leads' rows when the grain
-    includes `lead_id` (see the module docstring).
+    `changed_only`: an incremental build's check, of the rows of the leads in `leads` (the
+    changed leads table whose rows of `model` the build redid) when the grain includes
+    `lead_id` (see the module docstring).
     """
     if changed_only and incremental.LEAD_ID in model.grain:
-        rows = incremental.changed_rows(model.table)
+        rows = incremental.changed_rows(model.table, leads)
     else:
         rows = exp.select("*").from_(exp.to_table(model.table))
     grain = [exp.column(column) for column in model.grain]
@@ -110,10 +113,13 @@ def check_grains(
 
     `select` runs a query on the warehouse and returns its rows.
     """
+    models = list(models)
+    number_redone = incremental.redone_by_number(models)
     for model in models:
         if model.kind != "table":
             continue
-        query = grain_select(model, changed_only=changed_only)
+        leads = incremental.leads_table(model, number_redone)
+        query = grain_select(model, changed_only=changed_only, leads=leads)
         try:
             rows = select(query)
         except Exception as error:  # e.g. a star hid that a grain column is not there

@@ -44,13 +44,17 @@ build can redo only the leads that changed, and come out identical to a full bui
    d. when a `BY_NUMBER` model is built: leads whose number is the caller's number of a
       trigger written since (any trigger with a number, so that the rule need not know
       which actions each model counts as calls), as a new call from a lead's number, even
-      long before or after the lead, changes what those models say about it.
+      long before or after the lead, changes what those models say about it, and only that:
+      a new call that a lead's matches gain is rule b's. So these leads are redone only in
+      the `BY_NUMBER` models and the tables built from them (`redone_by_number`): the
+      changed leads of rules a to c are kept in `CHANGED_LEADS_TABLE`, those of a to d in
+      `NUMBER_CHANGED_LEADS_TABLE`.
    Their rows are deleted from every table past staging, in build order, and inserted again
    from the model's own select, restricted to those leads: sqlglot replaces each lead-keyed
    table the select reads by the same table filtered to the changed leads, so the SQL files
-   stay plain and DuckDB reads only those leads' rows instead of filtering at the end. A
-   `BY_NUMBER` model reads the calls of those leads' numbers only, through the same join it
-   has in a full build.
+   stay plain and DuckDB reads only those leads' rows instead of filtering at the end. (The
+   triggers are not keyed by lead: a `BY_NUMBER` model joins every call to the changed
+   leads' numbers, as in a full build, and DuckDB keeps only theirs as it reads.)
 
 What incremental cannot see, and so never relies on:
 - Rows deleted from a raw table are seen only as a lower row count (then: full build). A
@@ -81,7 +85,9 @@ if TYPE_CHECKING:
     from pipelines.models.plan import Model
 
 STATE_TABLE = "staging.model_state"
-CHANGED_LEADS_TABLE = "staging.model_changed_leads"
+CHANGED_LEADS_TABLE = "staging.model_changed_leads"  # rules a, b and c
+# and rule d: the leads whose rows of the BY_NUMBER models (and tables built from them) are redone
+NUMBER_CHANGED_LEADS_TABLE = "staging.model_number_changed_leads"
 FOLLOWED = frozenset({RAW_LEADS, RAW_TRIGGERS})  # the raw tables followed lead by lead
 LEADS_VIEW = "staging.stg_footprints__leads"
 TRIGGERS_VIEW = "staging.stg_infinity__triggers"
@@ -261,47 +267,19 @@ def reloaded_rows_reason(
     )
 
 
-def _changed_leads() -> exp.Select:
-    return exp.select(LEAD_ID).from_(exp.to_table(CHANGED_LEADS_TABLE))
+def _in_changed_leads(leads_table: str = CHANGED_LEADS_TABLE) -> exp.Expression:
+    return exp.column(LEAD_ID).isin(query=exp.select(LEAD_ID).from_(exp.to_table(leads_table)))
 
 
-def _in_changed_leads() -> exp.Expression:
-    return exp.column(LEAD_ID).isin(query=_changed_leads())
-
-
-def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
-    """The lead ids whose rows must be redone (rules a, b, c and, when a `BY_NUMBER` model is
-    among `models`, d of the module docstring)."""
-    leads = replace_tables(
-        models[LEADS_VIEW].query,
-        {RAW_LEADS: _written_since(RAW_LEADS, state.inputs[RAW_LEADS].last_load_id)},
-    )
-    triggers = replace_tables(
+def _written_triggers(models: dict[str, Model], state: State) -> exp.Query:
+    """The triggers view's select over the triggers written since the last build."""
+    return replace_tables(
         models[TRIGGERS_VIEW].query,
         {RAW_TRIGGERS: _written_since(RAW_TRIGGERS, state.inputs[RAW_TRIGGERS].last_load_id)},
     )
-    matched_now = replace_tables(models[MATCHES].query, {TRIGGERS_VIEW: triggers})
-    trigger_ids = exp.select(TRIGGER_ID).from_(triggers.subquery("triggers"), copy=False)
-    matched_before = (
-        exp.select(LEAD_ID)
-        .from_(exp.to_table(MATCHES))
-        .where(exp.column(MATCH_CALL_ID).isin(query=trigger_ids, copy=False), copy=False)
-    )
-    changed: list[exp.Query] = [
-        exp.select(LEAD_ID).from_(leads.subquery("leads"), copy=False),
-        exp.select(LEAD_ID).from_(matched_now.subquery("matched_now"), copy=False),
-        matched_before,
-    ]
-    if by_number(models):
-        callers = exp.select(CALLER_PHONE).from_(triggers.subquery("triggers"), copy=False)
-        changed.append(
-            exp.select(LEAD_ID)
-            .from_(exp.to_table(LEADS_VIEW))
-            .where(exp.column(LEAD_PHONE).isin(query=callers, copy=False), copy=False)
-        )
-    union = changed[0]
-    for query in changed[1:]:
-        union = exp.union(union, query, copy=False)
+
+
+def _not_null_ids(union: exp.Query) -> exp.Select:
     return (
         exp.select(LEAD_ID)
         .from_(union.subquery("changed"), copy=False)
@@ -309,37 +287,95 @@ def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
     )
 
 
-def changed_rows(table: str) -> exp.Select:
-    """The changed leads' rows of `table`."""
-    return exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads())
+def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
+    """The lead ids whose rows must be redone (rules a, b and c of the module docstring)."""
+    leads = replace_tables(
+        models[LEADS_VIEW].query,
+        {RAW_LEADS: _written_since(RAW_LEADS, state.inputs[RAW_LEADS].last_load_id)},
+    )
+    triggers = _written_triggers(models, state)
+    matched_now = replace_tables(models[MATCHES].query, {TRIGGERS_VIEW: triggers})
+    trigger_ids = exp.select(TRIGGER_ID).from_(triggers.subquery("triggers"), copy=False)
+    matched_before = (
+        exp.select(LEAD_ID)
+        .from_(exp.to_table(MATCHES))
+        .where(exp.column(MATCH_CALL_ID).isin(query=trigger_ids, copy=False), copy=False)
+    )
+    union = exp.union(
+        exp.union(
+            exp.select(LEAD_ID).from_(leads.subquery("leads"), copy=False),
+            exp.select(LEAD_ID).from_(matched_now.subquery("matched_now"), copy=False),
+            copy=False,
+        ),
+        matched_before,
+        copy=False,
+    )
+    return _not_null_ids(union)
 
 
-def restricted(model: Model, lead_keyed: set[str]) -> exp.Query:
-    """`model`'s select, for the changed leads only.
+def number_changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
+    """The changed leads (`CHANGED_LEADS_TABLE`, written first) and the leads whose number
+    called since the last build (rule d): the leads whose rows of the tables in
+    `redone_by_number` are redone."""
+    triggers = _written_triggers(models, state)
+    callers = exp.select(CALLER_PHONE).from_(triggers.subquery("triggers"), copy=False)
+    called = (
+        exp.select(LEAD_ID)
+        .from_(exp.to_table(LEADS_VIEW))
+        .where(exp.column(LEAD_PHONE).isin(query=callers, copy=False), copy=False)
+    )
+    changed = exp.select(LEAD_ID).from_(exp.to_table(CHANGED_LEADS_TABLE))
+    return _not_null_ids(exp.union(changed, called, copy=False))
 
-    Every lead-keyed table or view it reads is replaced by the same rows filtered to the
-    changed leads, so the filter applies where the rows are read; the outer filter makes the
-    rule hold for whatever else the select reads.
+
+def redone_by_number(models: Sequence[Model]) -> set[str]:
+    """The tables whose rows are redone for `NUMBER_CHANGED_LEADS_TABLE`'s leads: the
+    `BY_NUMBER` models and every table built from one; `models` in build order."""
+    tables = set(by_number(model.table for model in models))
+    for model in models:
+        if model.kind == "table" and model.reads & tables:
+            tables.add(model.table)
+    return tables
+
+
+def leads_table(model: Model, number_redone: set[str]) -> str:
+    """The table of the leads whose rows of `model` an incremental build redoes."""
+    return NUMBER_CHANGED_LEADS_TABLE if model.table in number_redone else CHANGED_LEADS_TABLE
+
+
+def changed_rows(table: str, leads: str = CHANGED_LEADS_TABLE) -> exp.Select:
+    """The rows of `table` of the leads in `leads` (a changed leads table)."""
+    return exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads(leads))
+
+
+def restricted(model: Model, lead_keyed: set[str], leads: str = CHANGED_LEADS_TABLE) -> exp.Query:
+    """`model`'s select, for the leads in `leads` (a changed leads table) only.
+
+    Every lead-keyed table or view it reads is replaced by the same rows filtered to those
+    leads, so the filter applies where the rows are read; the outer filter makes the rule
+    hold for whatever else the select reads.
     """
     query = replace_tables(
         model.query,
-        {table: changed_rows(table) for table in model.reads & lead_keyed},
+        {table: changed_rows(table, leads) for table in model.reads & lead_keyed},
     )
     return (
         exp.select("*")
         .from_(query.subquery("model"), copy=False)
-        .where(_in_changed_leads(), copy=False)
+        .where(_in_changed_leads(leads), copy=False)
     )
 
 
-def delete_changed(table: str) -> exp.Delete:
-    """Delete the changed leads' rows from `table`."""
-    return exp.delete(exp.to_table(table), where=_in_changed_leads())
+def delete_changed(table: str, leads: str = CHANGED_LEADS_TABLE) -> exp.Delete:
+    """Delete the rows of the leads in `leads` (a changed leads table) from `table`."""
+    return exp.delete(exp.to_table(table), where=_in_changed_leads(leads))
 
 
-def insert_changed(model: Model, lead_keyed: set[str]) -> exp.Insert:
-    """Insert the changed leads' rows into `model`'s table, from its own select."""
-    return exp.insert(restricted(model, lead_keyed), exp.to_table(model.table), copy=False)
+def insert_changed(
+    model: Model, lead_keyed: set[str], leads: str = CHANGED_LEADS_TABLE
+) -> exp.Insert:
+    """Insert the rows of the leads in `leads` into `model`'s table, from its own select."""
+    return exp.insert(restricted(model, lead_keyed, leads), exp.to_table(model.table), copy=False)
 
 
 def not_incremental(model: Model, views: dict[str, Model] | None = None) -> str | None:

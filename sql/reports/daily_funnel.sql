@@ -28,7 +28,8 @@ conversions as (
     select
         cast(converted_at as date) as day,
         count(*) as conversions,
-        sum(value) as conversion_value
+        -- summed exactly (NUMERIC on BigQuery): a sum of doubles depends on the rows' order
+        cast(sum(cast(value as decimal(38, 9))) as double) as conversion_value
     from analytics.conversions
     where converted_at is not null
     group by cast(converted_at as date)

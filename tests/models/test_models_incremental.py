@@ -279,7 +279,11 @@ def test_incremental_calls_outside_the_window_change_only_the_diagnostics(raw: R
 
     report = build(raw.path)
 
-    assert (report.mode, report.changed_leads) == ("incremental", 1)  # c1, by its number
+    assert (report.mode, report.changed_leads) == ("incremental", 1)
+    assert report.reason == (
+        "1 leads new or changed since the last build (1 of them for a call from their number, "
+        "in analytics.lead_match_diagnostics only)"
+    )
     after = tables(raw.path)
     assert {t: rows for t, rows in after.items() if t != DIAGNOSTICS} == {
         t: rows for t, rows in before.items() if t != DIAGNOSTICS
