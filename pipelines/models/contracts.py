@@ -22,17 +22,21 @@ one about 1.5 s:
   only a passing build writes; a changed grain line changes the models' fingerprint, so the
   build after it is full). When the grain includes `lead_id`, a changed lead's row and an
   unchanged lead's row differ in it, so a duplicate or a null can only be among the changed
-  leads' rows, and only those are checked. A grain without `lead_id` (each outbound table's
-  id) has no such guarantee: a new lead's id could equal an unchanged lead's. Those tables
-  are checked whole; counting only the ids the changed leads' rows carry reads the whole id
-  column all the same, and measured no faster (0.024 s per outbound table of 200,000 rows).
-  In all 0.14 s for 10,800 changed leads. A build that changed no lead checks nothing.
-- Views (staging) are not checked. They rename raw tables that dlt merges on their keys
-  (`row_id`, `id`), and checking them groups the raw rows on every build: 3.6 s for the two
-  trigger views at 10,000,000 triggers, more than a third of a full build and twice an
-  incremental one. A duplicate in a view that reaches a table breaks that table's grain and
-  is caught there; one that reaches no table changes nothing built. Their grain lines are
-  still checked against their selects.
+  leads' rows, and only those are checked (each table's changed leads: in the diagnostics
+  also those whose number called, `incremental.leads_table`). A grain without `lead_id`
+  (each outbound table's id) has no such guarantee: a new lead's id could equal an unchanged
+  lead's. Those tables are checked whole; counting only the ids the changed leads' rows
+  carry reads the whole id column all the same, and measured no faster (0.024 s per
+  outbound table of 200,000 rows). In all 0.14 s for 10,800 changed leads. A build that
+  changed no lead checks nothing.
+- Views (staging, and reports such as `analytics.daily_funnel`) are not checked. Staging
+  views rename raw tables that dlt merges on their keys (`row_id`, `id`), and checking them
+  groups the raw rows on every build: 3.6 s for the two trigger views at 10,000,000
+  triggers, more than a third of a full build and twice an incremental one. A duplicate in a
+  view that reaches a table breaks that table's grain and is caught there; one that reaches
+  no table changes nothing built. A report aggregates whole tables into its grain (one row
+  per day): checking it would compute it on every build. Their grain lines are still
+  checked against their selects.
 """
 
 from __future__ import annotations
