@@ -420,10 +420,11 @@ def build_models(
                 if not db.transactional:
                     # Removed first, so a build that stops half-way is followed by a full one.
                     db.drop(incremental.STATE_TABLE)
-                if LEDGER_TABLE in by_reports:
+                if LEDGER_TABLE in by_reports and LEDGER_TABLE not in db.catalog:
                     # as the push does: empty before the first push; a failed build undoes it
                     Ledger(db).ensure()
-                _check_inputs({table: db.storage_columns(table) for table in by_reports})
+                others = [table for table in by_reports if table != LEDGER_TABLE]
+                _check_inputs({table: db.storage_columns(table) for table in others})
                 for table, query in settings.items():
                     db.write(table, query, "view")
                 state = _current_state(db, models, settings, columns, loads_tables)
