@@ -18,7 +18,7 @@ leads as (
     select
         cast(created_at as date) as day,
         count(*) as leads,
-        sum(case when match_outcome = 'matched' then 1 else 0 end) as leads_matched
+        count(case when match_outcome = 'matched' then 1 end) as leads_matched
     from analytics.lead_match_diagnostics
     where created_at is not null
     group by cast(created_at as date)
@@ -69,9 +69,9 @@ gameball as (
 delivered as (
     select
         cast(last_attempt_at as date) as day,
-        sum(case when target = 'qubit' then 1 else 0 end) as qubit,
-        sum(case when target = 'owox' then 1 else 0 end) as owox,
-        sum(case when target = 'gameball' then 1 else 0 end) as gameball
+        count(case when target = 'qubit' then 1 end) as qubit,
+        count(case when target = 'owox' then 1 end) as owox,
+        count(case when target = 'gameball' then 1 end) as gameball
     from outbound.deliveries
     where status = 'sent'
         and last_attempt_at is not null

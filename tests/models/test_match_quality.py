@@ -94,6 +94,9 @@ def test_match_quality_summary_counts_the_unmatched_by_outcome(
     ) in report.summary()
 
 
+DOUBLES = ("match_rate", "conversion_value")
+
+
 def funnel(path: Path) -> list[dict[str, Any]]:
     return rows(path, "select * from analytics.daily_funnel order by day")
 
@@ -139,6 +142,15 @@ def test_match_quality_funnel_is_a_view_listed_in_the_build(tmp_path: Path) -> N
         {"table_name": "daily_funnel", "table_type": "VIEW"},
         {"table_name": "lead_match_diagnostics", "table_type": "BASE TABLE"},
     ]
+    types = {
+        row["column_name"]: row["column_type"]
+        for row in rows(raw.path, "describe analytics.daily_funnel")
+    }
+    # plain types for BI tools: a date, whole numbers, two doubles
+    assert types == {
+        name: "DATE" if name == "day" else "DOUBLE" if name in DOUBLES else "BIGINT"
+        for name in FUNNEL_BEFORE_PUSH[0]
+    }
     # built last, and not counted: that would compute it
     assert [(run.table, run.rows) for run in report.runs][-1] == ("analytics.daily_funnel", None)
     assert "analytics.daily_funnel" not in report.rows
