@@ -11,28 +11,36 @@ leads as (
     from staging.stg_footprints__leads
 ),
 
--- the calls the match model counts (a customer calling, from a number), at any time
-calls as (
+-- every trigger from a number, at any time; only calls (as the match model counts them: a
+-- customer calling) count below. Filtered here, they look fewer than the leads to DuckDB,
+-- which then holds all of them in the join's hash table (a third more memory at 10M)
+triggers as (
     select
-        trigger_id,
         triggered_at,
-        caller_phone_e164
+        caller_phone_e164,
+        action in ('call', 'callBlegStart') as is_call
     from staging.stg_infinity__triggers
-    where action in ('call', 'callBlegStart')
-        and caller_phone_e164 is not null
 ),
 
 calls_from_number as (
     select
         leads.lead_id,
-        count(*) as calls_from_number,
-        max(case when calls.triggered_at <= leads.created_at then calls.triggered_at end)
-            as nearest_call_before_at,
-        min(case when calls.triggered_at > leads.created_at then calls.triggered_at end)
-            as nearest_call_after_at
+        count(case when triggers.is_call then 1 end) as calls_from_number,
+        max(
+            case
+                when triggers.is_call and triggers.triggered_at <= leads.created_at
+                    then triggers.triggered_at
+            end
+        ) as nearest_call_before_at,
+        min(
+            case
+                when triggers.is_call and triggers.triggered_at > leads.created_at
+                    then triggers.triggered_at
+            end
+        ) as nearest_call_after_at
     from leads
-    inner join calls
-        on calls.caller_phone_e164 = leads.phone_e164
+    inner join triggers
+        on triggers.caller_phone_e164 = leads.phone_e164
     group by leads.lead_id
 ),
 
@@ -61,7 +69,8 @@ diagnosed as (
         case
             when matches.lead_id is not null then 'matched'
             when leads.phone_e164 is null then 'no_phone'
-            when calls_from_number.lead_id is null then 'no_calls_from_number'
+            when coalesce(calls_from_number.calls_from_number, 0) = 0
+                then 'no_calls_from_number'
             when calls_from_number.nearest_call_before_at is not null
                 then 'calls_only_before_window'
             else 'calls_only_after_lead'
