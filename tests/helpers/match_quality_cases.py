@@ -116,6 +116,15 @@ DIAGNOSTICS_CASES = [
         {"d8": diagnosed("matched", "e164", number(8), 1, 1, T - 2 * DAY)},
     ),
     DiagnosticsCase(
+        "a number with outgoing calls and visits only never called",
+        [lead("d11", T, number(11))],
+        [
+            call(3022, T - DAY, number(11), act="callUser"),
+            call(3023, T + DAY, number(11), act="land"),
+        ],
+        {"d11": diagnosed("no_calls_from_number", "e164", number(11))},
+    ),
+    DiagnosticsCase(
         "no number, a blank one or one that cannot be read: no phone, whatever called",
         [
             lead("d9a", T, None),

@@ -83,14 +83,14 @@ def test_match_quality_summary_counts_the_unmatched_by_outcome(
         "matched": 5,
         "no_phone": 4,
         "calls_only_before_window": 3,
+        "no_calls_from_number": 2,
         "calls_only_after_lead": 1,
-        "no_calls_from_number": 1,
     }
-    assert (report.leads, report.matched_leads) == (14, 5)
+    assert (report.leads, report.matched_leads) == (15, 5)
     assert (
-        "Leads matched to a call: 5 of 14 (35.7%). Conversions: 0, 0 with an attributed call. "
-        "Unmatched leads: no_phone 4, calls_only_before_window 3, calls_only_after_lead 1, "
-        "no_calls_from_number 1."
+        "Leads matched to a call: 5 of 15 (33.3%). Conversions: 0, 0 with an attributed call. "
+        "Unmatched leads: no_phone 4, calls_only_before_window 3, no_calls_from_number 2, "
+        "calls_only_after_lead 1."
     ) in report.summary()
 
 
