@@ -22,7 +22,8 @@ year of triggers (45% calls, 5% callBlegStart, 10% outgoing calls and charges, t
 visits and goals; a pool of one caller number per 5 triggers, so callers repeat), and leads
 of which 55% were created up to 10 days after a trigger from their number (when that
 trigger was a call they match), the others created through the year with a number from the
-pool or none. About 40% of leads match a call; 20% are customers. Only the columns the
+pool or none (the number as written: one in four national, the rest E.164). About 40% of
+leads match a call; 20% are customers. Only the columns the
 models read are generated, with the types the extract gives them, plus `_dlt_load_id`
 (one load a day) and `_dlt_id`.
 
@@ -72,6 +73,8 @@ COMPARED = (
     "outbound.qubit_events",
     "outbound.owox_hits",
     "outbound.gameball_events",
+    "analytics.lead_match_diagnostics",
+    "analytics.daily_funnel",  # a view over the others and the (empty) ledger
 )
 
 SCHEMA_SQL = """
@@ -103,6 +106,7 @@ create table footprints.leads (
     contract_value double,
     sku__price bigint,
     offer__price bigint,
+    user_phone varchar,
     user_phone_e164 varchar,
     user_email varchar,
     client_id varchar,
@@ -210,6 +214,8 @@ select
         as contract_value,
     cast(case when v < 80 then 50 + hash(j, 'sku') % 5000 end as bigint) as sku__price,
     cast(case when v < 95 then 40 + hash(j, 'offer') % 4000 end as bigint) as offer__price,
+    -- as the lead wrote it: mostly E.164, one in four the national form
+    case when v % 4 = 0 then '0' || substr(phone, 4) else phone end as user_phone,
     phone as user_phone_e164,
     case when v % 10 < 8 then 'lead' || j || '@example.com' end as user_email,
     case when v % 10 < 9 then 'client-' || j end as client_id,

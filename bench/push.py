@@ -64,6 +64,7 @@ select
         as timestamp_status_change,
     100.0 + i % 50 as contract_value,
     null::bigint as sku__price, null::bigint as offer__price,
+    '+4477' || lpad(i::varchar, 8, '0') as user_phone,
     '+4477' || lpad(i::varchar, 8, '0') as user_phone_e164,
     'lead' || i || '@example.com' as user_email,
     'client-' || i as client_id, 'EXT-' || i as user_external_id

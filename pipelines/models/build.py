@@ -4,8 +4,11 @@
   columns are named by settings, is generated (`pipelines.models.settings`).
 - Settings reach the SQL as data: the runner writes them to one-row tables first
   (`pipelines.models.settings`).
-- Staging models (rename and cast only) are views, and so are the settings tables: nothing
-  is copied. Every other model is a table keyed by lead (`lead_id`).
+- Staging models (rename and cast only) and reports are views, and so are the settings
+  tables: nothing is copied. Every other model is a table keyed by lead (`lead_id`).
+- Reports read the delivery ledger (`outbound.deliveries`), which the push writes: a build
+  before the first push creates it empty (`pipelines.push.ledger`), so reports work from the
+  first build.
 - The first build runs every select in full (`create or replace table ... as`). Later builds
   redo only the leads that changed since the last one, with results identical to a full
   build, or build in full when that cannot be told: `pipelines.models.incremental` says how.
@@ -61,6 +64,7 @@ from pipelines.models.settings import (
     statuses_select,
 )
 from pipelines.models.tables import RAW_LEADS, RAW_TRIGGERS
+from pipelines.push.ledger import LEDGER_TABLE, Ledger
 from pipelines.runtime import warehouse
 from pipelines.runtime.transpile import SOURCE_DIALECT, bigquery_problems, to_dialect
 from pipelines.runtime.warehouse import Warehouse
@@ -68,6 +72,7 @@ from pipelines.runtime.warehouse import Warehouse
 _DUCKDB_LINE = re.compile(r"\bLINE (\d+):")
 _BIGQUERY_POSITION = re.compile(r"\[(\d+):(\d+)\]")
 _OUTBOUND = ("qubit_events", "owox_hits", "gameball_events")
+DIAGNOSTICS = "analytics.lead_match_diagnostics"
 
 
 class InputsMissing(ModelError):
@@ -78,7 +83,8 @@ class InputsMissing(ModelError):
 class ModelRun:
     table: str
     origin: str
-    rows: int
+    # None for a report: counting its rows would compute it, over every raw row
+    rows: int | None
     seconds: float
     # "view" or "table" (created), or "updated" (the changed leads' rows redone)
     action: str = "table"
@@ -100,10 +106,13 @@ class ModelsReport:
     attributed_conversions: int = 0
     # target -> skip reason (None: ready to send) -> rows
     outbound: dict[str, dict[str | None, int]] = field(default_factory=dict)
+    # match_outcome of analytics.lead_match_diagnostics -> leads
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> dict[str, int]:
-        return {run.table: run.rows for run in self.runs}
+        """Rows per model table and view, reports left out (not counted)."""
+        return {run.table: run.rows for run in self.runs if run.rows is not None}
 
     @property
     def match_rate(self) -> float:
@@ -111,7 +120,7 @@ class ModelsReport:
 
     def summary(self) -> str:
         """One paragraph: tables and rows, match rate, what each target would be sent."""
-        tables = ", ".join(f"{r.table} {r.rows:,} ({r.seconds:.2f} s)" for r in self.runs)
+        tables = ", ".join(_run_text(run) for run in self.runs)
         if self.mode == "incremental":
             built = f"{len(self.runs)} tables updated for {self.changed_leads or 0:,} leads"
         else:
@@ -126,6 +135,10 @@ class ModelsReport:
             f"({self.match_rate:.1%}). Conversions: {self.conversions:,}, "
             f"{self.attributed_conversions:,} with an attributed call."
         )
+        unmatched = {o: n for o, n in self.outcomes.items() if o != "matched"}
+        if unmatched:
+            why = ", ".join(f"{o} {n:,}" for o, n in sorted(unmatched.items(), key=_by_count))
+            parts.append(f"Unmatched leads: {why}.")
         targets = []
         for target, reasons in self.outbound.items():
             skipped = {r: n for r, n in reasons.items() if r is not None}
@@ -137,6 +150,16 @@ class ModelsReport:
         if targets:
             parts.append("Outbound: " + "; ".join(targets) + ".")
         return " ".join(parts)
+
+
+def _run_text(run: ModelRun) -> str:
+    if run.rows is None:
+        return f"{run.table} (report, {run.seconds:.2f} s)"
+    return f"{run.table} {run.rows:,} ({run.seconds:.2f} s)"
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
 
 
 def create_sql(table: str, query: exp.Query, dialect: str, kind: str = "table") -> str:
@@ -229,11 +252,11 @@ class _ModelWarehouse(Warehouse):
             self._run_model(model, executed, header_lines=None)
         self.catalog[model.table] = model.kind
 
-    def update(self, model: Model, lead_keyed: set[str]) -> None:
-        """Redo the changed leads' rows in the model's table."""
+    def update(self, model: Model, lead_keyed: set[str], leads: str) -> None:
+        """Redo the rows of the leads in `leads` (a changed leads table) in the model's table."""
         for statement in (
-            incremental.delete_changed(model.table),
-            incremental.insert_changed(model, lead_keyed),
+            incremental.delete_changed(model.table, leads),
+            incremental.insert_changed(model, lead_keyed, leads),
         ):
             self._run_model(model, to_dialect(statement, self.dialect), header_lines=None)
 
@@ -249,10 +272,15 @@ class _ModelWarehouse(Warehouse):
             ) from error
 
 
-def _raw_inputs(models: list[Model]) -> list[str]:
-    """The tables the models read that no model builds: the raw tables."""
+def _raw_inputs(models: list[Model]) -> tuple[list[str], list[str]]:
+    """The tables the models read that no model builds (the raw tables): those the model
+    tables and staging read, followed from build to build (`pipelines.models.incremental`),
+    and those only reports read (the ledger), which are not: a report is a view, current
+    whenever it is read, and following the ledger would make the build after a push full."""
     built = {model.table for model in models} | {SETTINGS_TABLE, STATUSES_TABLE}
-    return sorted({table for model in models for table in model.reads} - built)
+    followed = {table for model in models if not model.is_report for table in model.reads}
+    by_reports = {table for model in models if model.is_report for table in model.reads}
+    return sorted(followed - built), sorted(by_reports - followed - built)
 
 
 def _check_inputs(columns: dict[str, dict[str, Any]]) -> None:
@@ -320,6 +348,9 @@ def _add_figures(report: ModelsReport, db: _ModelWarehouse, built: set[str]) -> 
         ((report.conversions, report.attributed_conversions),) = db.query(
             "select count(*), count(attributed_call_id) from analytics.conversions"
         )
+    if DIAGNOSTICS in built:
+        rows = db.query(f"select match_outcome, count(*) from {DIAGNOSTICS} group by 1")
+        report.outcomes = {str(outcome): int(n) for outcome, n in rows}
     for name in _OUTBOUND:
         if f"outbound.{name}" in built:
             rows = db.query(
@@ -365,7 +396,8 @@ def build_models(
     with warehouse.connect(destination, RAW_TRIGGERS.split(".")[0]) as connection:
         db = _ModelWarehouse(connection)
         report = ModelsReport(dialect=db.dialect)
-        columns = {table: db.storage_columns(table) for table in _raw_inputs(models)}
+        followed, by_reports = _raw_inputs(models)
+        columns = {table: db.storage_columns(table) for table in followed}
         _check_inputs(columns)
         config.check_custom_fields(set(columns[RAW_TRIGGERS]))
         loads_tables = {
@@ -388,6 +420,11 @@ def build_models(
                 if not db.transactional:
                     # Removed first, so a build that stops half-way is followed by a full one.
                     db.drop(incremental.STATE_TABLE)
+                if LEDGER_TABLE in by_reports and LEDGER_TABLE not in db.catalog:
+                    # as the push does: empty before the first push; a failed build undoes it
+                    Ledger(db).ensure()
+                others = [table for table in by_reports if table != LEDGER_TABLE]
+                _check_inputs({table: db.storage_columns(table) for table in others})
                 for table, query in settings.items():
                     db.write(table, query, "view")
                 state = _current_state(db, models, settings, columns, loads_tables)
@@ -397,7 +434,7 @@ def build_models(
                 if unreadable and not full:
                     reason = unreadable
                 if reason is None and previous is not None:
-                    reason = _unseen_rows(db, previous, state) or _update_changed_leads(
+                    reason = _unseen_rows(db, models, previous, state) or _update_changed_leads(
                         db, models, previous, state, lead_keyed, report, on_model
                     )
                 if reason is not None:
@@ -412,6 +449,7 @@ def build_models(
                         changed_only=report.mode == "incremental",
                     )
                 db.drop(incremental.CHANGED_LEADS_TABLE)
+                db.drop(incremental.NUMBER_CHANGED_LEADS_TABLE)
                 db.write(incremental.STATE_TABLE, incremental.state_select(state, report.mode))
         except ModelError as error:
             report.seconds = time.monotonic() - started
@@ -434,7 +472,7 @@ def _build_in_full(
         run = ModelRun(
             model.table,
             model.origin,
-            db.count(model.table),
+            None if model.is_report else db.count(model.table),
             time.monotonic() - model_started,
             model.kind,
         )
@@ -444,15 +482,22 @@ def _build_in_full(
 
 
 def _unseen_rows(
-    db: _ModelWarehouse, previous: incremental.State, state: incremental.State
+    db: _ModelWarehouse,
+    models: list[Model],
+    previous: incremental.State,
+    state: incremental.State,
 ) -> str | None:
-    """Why to build in full when a followed raw table grew by rows the rules cannot see."""
+    """Why to build in full when a followed raw table grew by rows the rules cannot see, or
+    had rows re-loaded that a model needs the earlier version of."""
+    tables = [model.table for model in models]
     for table in sorted(incremental.FOLLOWED):
         grown = state.inputs[table].rows - previous.inputs[table].rows
-        if grown > 0:
+        if grown > 0 or incremental.counts_reloads(table, tables):
             count = incremental.written_since_count(table, previous.inputs[table].last_load_id)
             ((written,),) = db.execute(to_dialect(count, db.dialect))
-            if why := incremental.unseen_rows_reason(table, grown, int(written)):
+            if why := incremental.unseen_rows_reason(
+                table, grown, int(written)
+            ) or incremental.reloaded_rows_reason(table, grown, int(written), tables):
                 return why
     return None
 
@@ -467,23 +512,38 @@ def _update_changed_leads(
     on_model: Callable[[ModelRun], None] | None,
 ) -> str | None:
     """Redo the rows of the leads that changed since `previous`, leaving their ids in
-    `CHANGED_LEADS_TABLE` for the grain checks; or, when so many changed that a full build
-    is as fast, change nothing and return why to build in full."""
+    `CHANGED_LEADS_TABLE` (and `NUMBER_CHANGED_LEADS_TABLE`) for the grain checks; or, when
+    so many changed that a full build is as fast, change nothing and return why to build in
+    full."""
     by_table = {model.table: model for model in models}
     db.write(incremental.CHANGED_LEADS_TABLE, incremental.changed_leads_select(by_table, previous))
-    changed = db.count(incremental.CHANGED_LEADS_TABLE)
+    changed = by_lead = db.count(incremental.CHANGED_LEADS_TABLE)
+    number_redone = incremental.redone_by_number(models)
+    if number_redone:
+        db.write(
+            incremental.NUMBER_CHANGED_LEADS_TABLE,
+            incremental.number_changed_leads_select(by_table, previous),
+        )
+        changed = db.count(incremental.NUMBER_CHANGED_LEADS_TABLE)
     leads = state.inputs[RAW_LEADS].rows
     if changed > incremental.FULL_ABOVE * leads:
         db.drop(incremental.CHANGED_LEADS_TABLE)
+        db.drop(incremental.NUMBER_CHANGED_LEADS_TABLE)
         return f"{changed:,} of {leads:,} leads changed since the last build"
     report.mode, report.changed_leads = "incremental", changed
     report.reason = f"{changed:,} leads new or changed since the last build"
+    if changed > by_lead:
+        report.reason += (
+            f" ({changed - by_lead:,} of them for a call from their number, in "
+            f"{', '.join(sorted(number_redone))} only)"
+        )
     for model in models:
         if model.kind != "table":
             continue
         model_started = time.monotonic()
-        if changed:
-            db.update(model, lead_keyed & by_table.keys())
+        if changed if model.table in number_redone else by_lead:
+            leads_table = incremental.leads_table(model, number_redone)
+            db.update(model, lead_keyed & by_table.keys(), leads_table)
         run = ModelRun(
             model.table,
             model.origin,

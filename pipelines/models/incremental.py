@@ -1,19 +1,22 @@
 """Incremental model builds: which leads changed since the last build, and their rows redone.
 
 A full build runs every model's select over all the data. Most of the data does not change
-between two syncs, and every model past staging is keyed by lead (`lead_id`): its rows for a
-lead depend only on that lead's row in Footprints and on the Infinity calls matched to it. So
-a later build can redo only the leads that changed, and come out identical to a full build:
+between two syncs, and every model table past staging is keyed by lead (`lead_id`): its rows
+for a lead depend only on that lead's row in Footprints and on the Infinity calls matched to
+it, or, for the models named in `BY_NUMBER`, on every call from the lead's number. So a later
+build can redo only the leads that changed, and come out identical to a full build:
 
-1. After every build, `staging.model_state` records one row per raw table the models read:
-   its row count, the load id up to which its rows were seen, and a fingerprint of everything
-   else the results depend on: every model's SQL (and, off DuckDB, its translation), the
-   settings, the raw tables' columns, and the sqlglot version that writes the statements.
-   dlt gives every row the `_dlt_load_id` of the load that last wrote it, and load ids
-   increase. For the leads and the triggers, "seen" is the newest load complete in their
-   dataset (`_dlt_loads`, status 0), so the rows of a load still in progress when a build
-   runs count as changed at the next one; for any other raw table (or without
-   `_dlt_loads`), its highest load id.
+1. After every build, `staging.model_state` records one row per raw table the model tables
+   read: its row count, the load id up to which its rows were seen, and a fingerprint of
+   everything else the results depend on: every model's SQL (and, off DuckDB, its
+   translation), the settings, the raw tables' columns, and the sqlglot version that writes
+   the statements. dlt gives every row the `_dlt_load_id` of the load that last wrote it, and
+   load ids increase. For the leads and the triggers, "seen" is the newest load complete in
+   their dataset (`_dlt_loads`, status 0), so the rows of a load still in progress when a
+   build runs count as changed at the next one; for any other raw table (or without
+   `_dlt_loads`), its highest load id. A table only reports read (the ledger,
+   `outbound.deliveries`) is not recorded: reports are views, always current, and every push
+   changes the ledger.
 2. The next build compares. It is full when: asked for (`full=True`); there is no state (the
    first build); the fingerprint differs (a model, a setting, a raw column or sqlglot changed); a
    model's table or view is missing or of the other kind; a raw table has fewer rows than
@@ -21,11 +24,15 @@ a later build can redo only the leads that changed, and come out identical to a 
    table has no `_dlt_load_id` column, or had none last time; a raw table other than the
    leads and the triggers changed; a model past staging has no `lead_id` column, reads the
    clock or randomness, or reads the triggers other than through the matches (directly or
-   through any staging view, whose select is checked with the model that reads it); or the
-   state of the last build cannot be read; or the leads or triggers gained more rows than
-   carry a load id newer than the last build's (rule 1 assumes load ids increase; a clock
-   that stepped back breaks it); or more than a tenth of the leads changed (a full build is
-   then no slower).
+   through any staging view, whose select is checked with the model that reads it) unless
+   it is named in `BY_NUMBER`; or the state of the last build cannot be read; or the leads
+   or triggers gained more rows than carry a load id newer than the last build's (rule 1
+   assumes load ids increase; a clock that stepped back breaks it); or, when a `BY_NUMBER`
+   model is built, more triggers carry a newer load id than the table gained (triggers were
+   re-loaded, by a backfill or overlapping routes: rule d below needs the number a trigger
+   was called from, and a re-loaded trigger's earlier number is not kept anywhere); or more
+   than a tenth of the leads changed (a full build is then no slower).
+   Reports (views) are never updated, so none of this looks at them.
 3. Otherwise the changed leads are (the rows written since the recorded load ids):
    a. leads written since (new leads, and leads re-loaded because their status or any other
       field changed: Footprints is merged on the lead id);
@@ -33,21 +40,32 @@ a later build can redo only the leads that changed, and come out identical to a 
       changed triggers only) pairs with a trigger written since: a new call can become a
       lead's attributed call, or a re-loaded trigger can now match;
    c. leads whose matches, as last built, include a trigger written since: its old version
-      matched them, and its new one may not, or carries other fields.
+      matched them, and its new one may not, or carries other fields;
+   d. when a `BY_NUMBER` model is built: leads whose number is the caller's number of a
+      trigger written since (any trigger with a number, so that the rule need not know
+      which actions each model counts as calls), as a new call from a lead's number, even
+      long before or after the lead, changes what those models say about it, and only that:
+      a new call that a lead's matches gain is rule b's. So these leads are redone only in
+      the `BY_NUMBER` models and the tables built from them (`redone_by_number`): the
+      changed leads of rules a to c are kept in `CHANGED_LEADS_TABLE`, those of a to d in
+      `NUMBER_CHANGED_LEADS_TABLE`.
    Their rows are deleted from every table past staging, in build order, and inserted again
    from the model's own select, restricted to those leads: sqlglot replaces each lead-keyed
    table the select reads by the same table filtered to the changed leads, so the SQL files
-   stay plain and DuckDB reads only those leads' rows instead of filtering at the end.
+   stay plain and DuckDB reads only those leads' rows instead of filtering at the end. (The
+   triggers are not keyed by lead: a `BY_NUMBER` model joins every call to the changed
+   leads' numbers, as in a full build, and DuckDB keeps only theirs as it reads.)
 
 What incremental cannot see, and so never relies on:
 - Rows deleted from a raw table are seen only as a lower row count (then: full build). A
   deletion that the same build's new rows exactly make up for is not seen; dlt's merge and
   upsert never delete rows, so only a hand edit could do that: run a full build after one.
 - A model whose rows for a lead depend on other leads (e.g. a first lead per phone number)
-  breaks the rule above; a new model of that kind must come with a change to these rules.
+  breaks the rule above; a new model of that kind must come with a change to these rules,
+  as one that depends on every call from the lead's number must be named in `BY_NUMBER`.
 
-Staging models are views (rename and cast only), so they cost nothing to build and need no
-incremental step.
+Staging models and reports are views, so they cost nothing to build and need no incremental
+step.
 """
 
 from __future__ import annotations
@@ -67,20 +85,26 @@ if TYPE_CHECKING:
     from pipelines.models.plan import Model
 
 STATE_TABLE = "staging.model_state"
-CHANGED_LEADS_TABLE = "staging.model_changed_leads"
+CHANGED_LEADS_TABLE = "staging.model_changed_leads"  # rules a, b and c
+# and rule d: the leads whose rows of the BY_NUMBER models (and tables built from them) are redone
+NUMBER_CHANGED_LEADS_TABLE = "staging.model_number_changed_leads"
 FOLLOWED = frozenset({RAW_LEADS, RAW_TRIGGERS})  # the raw tables followed lead by lead
 LEADS_VIEW = "staging.stg_footprints__leads"
 TRIGGERS_VIEW = "staging.stg_infinity__triggers"
 CUSTOM_FIELDS_VIEW = "staging.stg_infinity__trigger_custom_fields"
 MATCHES = "intermediate.int_calls_matched_to_leads"
+# Models whose rows for a lead depend on every call from its number (rule d, and the full
+# build after re-loaded triggers), not only on its matches.
+BY_NUMBER = frozenset({"analytics.lead_match_diagnostics"})
 MATCH_CALL_ID, TRIGGER_ID = "call_id", "trigger_id"
 LEAD_ID = "lead_id"
+LEAD_PHONE, CALLER_PHONE = "phone_e164", "caller_phone_e164"  # the views' number columns
 LOAD_ID = "_dlt_load_id"
 # Above this share of changed leads a full build is as fast: measured with 10,000,000
 # triggers and 1,000,000 leads, leads spread over the year changed (the worst case).
 FULL_ABOVE = 0.1
 # Part of the fingerprint: a change to the rules in this module makes the next build full.
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 _VOLATILE: tuple[type[exp.Expression], ...]
 _VOLATILE = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.CurrentDatetime)
 _VOLATILE += (exp.Rand, exp.Uuid)
@@ -217,12 +241,50 @@ def unseen_rows_reason(table: str, grown: int, written_since: int) -> str | None
     )
 
 
-def _changed_leads() -> exp.Select:
-    return exp.select(LEAD_ID).from_(exp.to_table(CHANGED_LEADS_TABLE))
+def by_number(tables: Iterable[str]) -> list[str]:
+    """The `BY_NUMBER` models among `tables`, sorted."""
+    return sorted(BY_NUMBER.intersection(tables))
 
 
-def _in_changed_leads() -> exp.Expression:
-    return exp.column(LEAD_ID).isin(query=_changed_leads())
+def counts_reloads(table: str, tables: Iterable[str]) -> bool:
+    """Whether rows of `table` written again since the last build make it full (rule 2)."""
+    return table == RAW_TRIGGERS and bool(by_number(tables))
+
+
+def reloaded_rows_reason(
+    table: str, grown: int, written_since: int, tables: Iterable[str]
+) -> str | None:
+    """Why to build in full when more rows of `table` carry a newer load id than it gained:
+    rows that were there before were written again (re-loaded), and a `BY_NUMBER` model
+    among `tables` needs the number each one had before, which nothing keeps."""
+    models = by_number(tables)
+    if not counts_reloads(table, models) or written_since <= grown:
+        return None
+    return (
+        f"{written_since - grown:,} row(s) of {table} were re-loaded since the last build, and "
+        f"{', '.join(models)} counts every call from a lead's number: a re-loaded trigger's "
+        "earlier number is not known"
+    )
+
+
+def _in_changed_leads(leads_table: str = CHANGED_LEADS_TABLE) -> exp.Expression:
+    return exp.column(LEAD_ID).isin(query=exp.select(LEAD_ID).from_(exp.to_table(leads_table)))
+
+
+def _written_triggers(models: dict[str, Model], state: State) -> exp.Query:
+    """The triggers view's select over the triggers written since the last build."""
+    return replace_tables(
+        models[TRIGGERS_VIEW].query,
+        {RAW_TRIGGERS: _written_since(RAW_TRIGGERS, state.inputs[RAW_TRIGGERS].last_load_id)},
+    )
+
+
+def _not_null_ids(union: exp.Query) -> exp.Select:
+    return (
+        exp.select(LEAD_ID)
+        .from_(union.subquery("changed"), copy=False)
+        .where(exp.column(LEAD_ID).is_(exp.null()).not_(), copy=False)
+    )
 
 
 def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
@@ -231,10 +293,7 @@ def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
         models[LEADS_VIEW].query,
         {RAW_LEADS: _written_since(RAW_LEADS, state.inputs[RAW_LEADS].last_load_id)},
     )
-    triggers = replace_tables(
-        models[TRIGGERS_VIEW].query,
-        {RAW_TRIGGERS: _written_since(RAW_TRIGGERS, state.inputs[RAW_TRIGGERS].last_load_id)},
-    )
+    triggers = _written_triggers(models, state)
     matched_now = replace_tables(models[MATCHES].query, {TRIGGERS_VIEW: triggers})
     trigger_ids = exp.select(TRIGGER_ID).from_(triggers.subquery("triggers"), copy=False)
     matched_before = (
@@ -251,44 +310,72 @@ def changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
         matched_before,
         copy=False,
     )
-    return (
+    return _not_null_ids(union)
+
+
+def number_changed_leads_select(models: dict[str, Model], state: State) -> exp.Query:
+    """The changed leads (`CHANGED_LEADS_TABLE`, written first) and the leads whose number
+    called since the last build (rule d): the leads whose rows of the tables in
+    `redone_by_number` are redone."""
+    triggers = _written_triggers(models, state)
+    callers = exp.select(CALLER_PHONE).from_(triggers.subquery("triggers"), copy=False)
+    called = (
         exp.select(LEAD_ID)
-        .from_(union.subquery("changed"), copy=False)
-        .where(exp.column(LEAD_ID).is_(exp.null()).not_(), copy=False)
+        .from_(exp.to_table(LEADS_VIEW))
+        .where(exp.column(LEAD_PHONE).isin(query=callers, copy=False), copy=False)
     )
+    changed = exp.select(LEAD_ID).from_(exp.to_table(CHANGED_LEADS_TABLE))
+    return _not_null_ids(exp.union(changed, called, copy=False))
 
 
-def changed_rows(table: str) -> exp.Select:
-    """The changed leads' rows of `table`."""
-    return exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads())
+def redone_by_number(models: Sequence[Model]) -> set[str]:
+    """The tables whose rows are redone for `NUMBER_CHANGED_LEADS_TABLE`'s leads: the
+    `BY_NUMBER` models and every table built from one; `models` in build order."""
+    tables = set(by_number(model.table for model in models))
+    for model in models:
+        if model.kind == "table" and model.reads & tables:
+            tables.add(model.table)
+    return tables
 
 
-def restricted(model: Model, lead_keyed: set[str]) -> exp.Query:
-    """`model`'s select, for the changed leads only.
+def leads_table(model: Model, number_redone: set[str]) -> str:
+    """The table of the leads whose rows of `model` an incremental build redoes."""
+    return NUMBER_CHANGED_LEADS_TABLE if model.table in number_redone else CHANGED_LEADS_TABLE
 
-    Every lead-keyed table or view it reads is replaced by the same rows filtered to the
-    changed leads, so the filter applies where the rows are read; the outer filter makes the
-    rule hold for whatever else the select reads.
+
+def changed_rows(table: str, leads: str = CHANGED_LEADS_TABLE) -> exp.Select:
+    """The rows of `table` of the leads in `leads` (a changed leads table)."""
+    return exp.select("*").from_(exp.to_table(table)).where(_in_changed_leads(leads))
+
+
+def restricted(model: Model, lead_keyed: set[str], leads: str = CHANGED_LEADS_TABLE) -> exp.Query:
+    """`model`'s select, for the leads in `leads` (a changed leads table) only.
+
+    Every lead-keyed table or view it reads is replaced by the same rows filtered to those
+    leads, so the filter applies where the rows are read; the outer filter makes the rule
+    hold for whatever else the select reads.
     """
     query = replace_tables(
         model.query,
-        {table: changed_rows(table) for table in model.reads & lead_keyed},
+        {table: changed_rows(table, leads) for table in model.reads & lead_keyed},
     )
     return (
         exp.select("*")
         .from_(query.subquery("model"), copy=False)
-        .where(_in_changed_leads(), copy=False)
+        .where(_in_changed_leads(leads), copy=False)
     )
 
 
-def delete_changed(table: str) -> exp.Delete:
-    """Delete the changed leads' rows from `table`."""
-    return exp.delete(exp.to_table(table), where=_in_changed_leads())
+def delete_changed(table: str, leads: str = CHANGED_LEADS_TABLE) -> exp.Delete:
+    """Delete the rows of the leads in `leads` (a changed leads table) from `table`."""
+    return exp.delete(exp.to_table(table), where=_in_changed_leads(leads))
 
 
-def insert_changed(model: Model, lead_keyed: set[str]) -> exp.Insert:
-    """Insert the changed leads' rows into `model`'s table, from its own select."""
-    return exp.insert(restricted(model, lead_keyed), exp.to_table(model.table), copy=False)
+def insert_changed(
+    model: Model, lead_keyed: set[str], leads: str = CHANGED_LEADS_TABLE
+) -> exp.Insert:
+    """Insert the rows of the leads in `leads` into `model`'s table, from its own select."""
+    return exp.insert(restricted(model, lead_keyed, leads), exp.to_table(model.table), copy=False)
 
 
 def not_incremental(model: Model, views: dict[str, Model] | None = None) -> str | None:
@@ -314,7 +401,8 @@ def not_incremental(model: Model, views: dict[str, Model] | None = None) -> str 
             ):
                 return f"{model.origin} reads the clock or randomness ({node.sql(SOURCE_DIALECT)})"
     triggers = reads & {TRIGGERS_VIEW, CUSTOM_FIELDS_VIEW, RAW_TRIGGERS}
-    if triggers and model.table != MATCHES and MATCHES not in model.reads:
+    through_matches = model.table == MATCHES or MATCHES in model.reads
+    if triggers and not through_matches and model.table not in BY_NUMBER:
         return f"{model.origin} reads {', '.join(sorted(triggers))} other than through {MATCHES}"
     return None
 

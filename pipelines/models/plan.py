@@ -2,7 +2,10 @@
 
 - `sql/<layer>/<name>.sql` is one select in DuckDB's dialect, reading plain `schema.table`
   names. It builds the table `<schema>.<name>`, the schema being its layer's: staging ->
-  `staging`, intermediate -> `intermediate`, marts -> `analytics`, outbound -> `outbound`.
+  `staging`, intermediate -> `intermediate`, marts -> `analytics`, outbound -> `outbound`,
+  reports -> `analytics`.
+- Staging (rename and cast only) and reports (aggregates over whole tables, read by people,
+  not by other models) are views; the other layers build tables.
 - Order: sqlglot lists the tables each model reads; a model is built after the models that
   create them. A table no model creates is an input: a raw table or a settings table.
 - A model's first line states its grain, the columns that tell its rows apart, in a form the
@@ -40,7 +43,10 @@ LAYERS = {
     "intermediate": "intermediate",
     "marts": "analytics",
     "outbound": "outbound",
+    "reports": "analytics",
 }
+# The layers built as views: always current, nothing copied
+VIEW_LAYERS = frozenset({"staging", "reports"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLUMN = r"[a-z_][a-z0-9_]*"
 _GRAIN = re.compile(rf"^--\s*grain:\s*(?P<columns>{_COLUMN}(?:\s*,\s*{_COLUMN})*)\s*$")
@@ -69,11 +75,18 @@ class Model:
     query: exp.Query
     reads: frozenset[str]
     grain: tuple[str, ...]  # the columns no two rows share, none of them null
+    layer: str  # its folder in sql/ (a key of LAYERS)
 
     @property
     def kind(self) -> str:
-        """What is built: a view for staging (rename and cast only), else a table."""
-        return "view" if self.table.split(".")[0] == LAYERS["staging"] else "table"
+        """What is built: a view for staging and reports, else a table."""
+        return "view" if self.layer in VIEW_LAYERS else "table"
+
+    @property
+    def is_report(self) -> bool:
+        """A report: read by people only, never by another model (`pipelines.models.build`
+        does not follow the tables only reports read)."""
+        return self.layer == "reports"
 
 
 def _origin(path: Path) -> str:
@@ -167,7 +180,7 @@ def _grain(sql: str, origin: str) -> tuple[str, ...]:
     return grain
 
 
-def _model(table: str, origin: str, sql: str) -> Model:
+def _model(table: str, origin: str, sql: str, layer: str) -> Model:
     grain = _grain(sql, origin)
     query = _parse(sql, origin)
     # None: a star over another table hides the columns; then the first build's grain check
@@ -178,7 +191,7 @@ def _model(table: str, origin: str, sql: str) -> Model:
             f"{origin}:1: the grain names {', '.join(missing)}, which the select does not "
             f"return (it returns {', '.join(columns)})"
         )
-    return Model(table, origin, sql, query, _reads(query, origin), grain)
+    return Model(table, origin, sql, query, _reads(query, origin), grain, layer)
 
 
 def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
@@ -192,7 +205,7 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
         if not _NAME.match(path.stem):
             raise ModelError(f"{origin}: a model's name is lowercase letters, digits and _")
         sql = path.read_text(encoding="utf-8").strip().rstrip(";").rstrip()
-        models.append(_model(f"{LAYERS[layer]}.{path.stem}", origin, sql))
+        models.append(_model(f"{LAYERS[layer]}.{path.stem}", origin, sql, layer))
     return models
 
 
@@ -204,14 +217,15 @@ def generated_models(config: ModelSettings) -> list[Model]:
         "models.qubit_visitor_id_field and models.ga_client_id_field)"
     )
     sql = CUSTOM_FIELDS_GRAIN + "\n" + query.sql(dialect=SOURCE_DIALECT, pretty=True)
-    return [_model(CUSTOM_FIELDS_TABLE, origin, sql)]
+    return [_model(CUSTOM_FIELDS_TABLE, origin, sql, "staging")]
 
 
 def in_build_order(models: Iterable[Model]) -> list[Model]:
     """`models` ordered so that each comes after every model whose table it reads.
 
-    Ties go by layer (staging first), then by table name, so the order never changes between
-    runs. Raises `ModelError` for two models of one table, a model reading itself, or a cycle.
+    Ties go by layer (staging first, reports last), then by table name, so the order never
+    changes between runs. Raises `ModelError` for two models of one table, a model reading
+    itself, a model reading a report, or a cycle.
     """
     by_table: dict[str, Model] = {}
     for model in models:
@@ -222,10 +236,15 @@ def in_build_order(models: Iterable[Model]) -> list[Model]:
         if model.table in model.reads:
             raise ModelError(f"{model.origin}: reads {model.table}, the table it builds")
         by_table[model.table] = model
-    layer_rank = {schema: rank for rank, schema in enumerate(LAYERS.values())}
+    for model in by_table.values():
+        # a report reads whole tables and the ledger: a model built from one could not be
+        # redone lead by lead, and its input would change with every push
+        if reports := sorted(t for t in model.reads if t in by_table and by_table[t].is_report):
+            raise ModelError(f"{model.origin}: reads {', '.join(reports)}, a report")
+    layer_rank = {layer: rank for rank, layer in enumerate(LAYERS)}
 
     def key(model: Model) -> tuple[int, str]:
-        return layer_rank.get(model.table.split(".")[0], len(layer_rank)), model.table
+        return layer_rank[model.layer], model.table
 
     waiting = {t: {r for r in m.reads if r in by_table} for t, m in by_table.items()}
     ordered: list[Model] = []

@@ -156,7 +156,8 @@ def build_models_step(report: RunReport, progress: Progress, full: bool = False)
     """The SQL models in sql/, on the warehouse the sources loaded into; False if skipped."""
 
     def built(run: ModelRun) -> None:
-        progress.step(f"models: {run.table} {run.rows:,} rows in {run.seconds:.2f} s")
+        rows = "" if run.rows is None else f" {run.rows:,} rows"  # a report is not counted
+        progress.step(f"models: {run.table}{rows} in {run.seconds:.2f} s")
 
     try:
         result = warehouse.while_warehouse_free(

@@ -48,6 +48,7 @@ RAW_COLUMNS = {
         "contract_value": "double",
         "sku__price": "bigint",
         "offer__price": "bigint",
+        "user_phone": "varchar",
         "user_phone_e164": "varchar",
         "user_email": "varchar",
         "client_id": "varchar",
@@ -84,12 +85,14 @@ def call(row_id: int, at: datetime, phone: str | None, act: str = "call", **fiel
 
 
 def lead(lead_id: str, created_at: datetime, phone: str | None, **fields: Any) -> dict:
-    """A Footprints lead, by default still a lead (not converted)."""
+    """A Footprints lead, by default still a lead (not converted), its number written as
+    E.164 (`user_phone` is what the lead typed, `user_phone_e164` what the extract read)."""
     return {
         "id": lead_id,
         "created_at": created_at,
         "status": "lead",
         "timestamp_status_change": created_at,
+        "user_phone": phone,
         "user_phone_e164": phone,
         "user_email": f"{lead_id}@example.com",
         "client_id": f"client-{lead_id}",

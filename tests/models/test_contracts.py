@@ -110,15 +110,22 @@ def test_contracts_breach_fails_an_incremental_build_and_keeps_the_last_build(
 
 
 def test_contracts_incremental_check_reads_only_the_changed_leads_of_lead_keyed_grains() -> None:
+    models = plan(SETTINGS)
+    number_redone = incremental.redone_by_number(models)
     checks = {
-        model.table: contracts.grain_select(model, changed_only=True).sql("duckdb")
-        for model in plan(SETTINGS)
+        model.table: contracts.grain_select(
+            model, changed_only=True, leads=incremental.leads_table(model, number_redone)
+        ).sql("duckdb")
+        for model in models
         if model.kind == "table"
     }
 
+    assert number_redone == {"analytics.lead_match_diagnostics"}
     for table, sql in checks.items():
         lead_keyed = not table.startswith("outbound.")
-        assert (incremental.CHANGED_LEADS_TABLE in sql) == lead_keyed, (table, sql)
+        by_number = table in number_redone
+        assert (incremental.CHANGED_LEADS_TABLE in sql) == (lead_keyed and not by_number), table
+        assert (incremental.NUMBER_CHANGED_LEADS_TABLE in sql) == by_number, (table, sql)
 
 
 def test_contracts_grain_column_hidden_by_a_star_is_named_at_the_first_build(
@@ -193,10 +200,12 @@ def test_contracts_grain_of_every_model() -> None:
         "intermediate.int_leads_converted": ("lead_id",),
         "analytics.call_lead_matches": ("lead_id", "call_id"),
         "analytics.conversions": ("lead_id",),
+        "analytics.lead_match_diagnostics": ("lead_id",),
         # what the push keys each target's rows on (`Target.id_column`)
         "outbound.qubit_events": ("qubit_event_id",),
         "outbound.owox_hits": ("owox_hit_id",),
         "outbound.gameball_events": ("gameball_event_id",),
+        "analytics.daily_funnel": ("day",),
     }
 
 

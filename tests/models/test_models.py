@@ -184,6 +184,7 @@ def test_models_report_rows_per_model_and_match_rate(scenario: Warehouse) -> Non
     counts = {
         run.table: scenario.rows(f"select count(*) as n from {run.table}")[0]["n"]
         for run in report.runs
+        if run.table != "analytics.daily_funnel"  # a report: not counted
     }
     # 13 + 14 leads; matched: 8 of the match cases, and every conversion case but c9 (its
     # call came after the lead) and c14 (no phone number)
@@ -193,6 +194,7 @@ def test_models_report_rows_per_model_and_match_rate(scenario: Warehouse) -> Non
     assert set(counts) >= {
         "analytics.call_lead_matches",
         "analytics.conversions",
+        "analytics.lead_match_diagnostics",
         "outbound.qubit_events",
         "outbound.owox_hits",
         "outbound.gameball_events",
@@ -200,7 +202,30 @@ def test_models_report_rows_per_model_and_match_rate(scenario: Warehouse) -> Non
     assert (report.leads, report.matched_leads) == (leads, matched)
     assert report.outbound["gameball"] == {None: 12, "no_player_id": 1}
     assert f"Leads matched to a call: {matched} of {leads}" in report.summary()
+    # no phone: m9b, m10, c14; m9's number never called; m3 and c9 were called after the
+    # lead, m2 before the window
+    assert (
+        "Unmatched leads: no_phone 3, calls_only_after_lead 2, calls_only_before_window 1, "
+        "no_calls_from_number 1."
+    ) in report.summary()
     assert "gameball 12 to send, 1 skipped (no_player_id 1)" in report.summary()
+
+
+def test_models_diagnostics_agree_with_the_matches(scenario: Warehouse) -> None:
+    leads = scenario.rows("select lead_id from staging.stg_footprints__leads order by 1")
+    diagnostics = scenario.rows(
+        "select lead_id, match_outcome = 'matched' as matched, matched_calls "
+        "from analytics.lead_match_diagnostics order by lead_id"
+    )
+    matches = scenario.rows(
+        "select lead_id, count(*) as n from analytics.call_lead_matches group by 1"
+    )
+    matched = {row["lead_id"]: row["n"] for row in matches}
+
+    assert [row["lead_id"] for row in diagnostics] == [row["lead_id"] for row in leads]
+    assert [(r["matched"], r["matched_calls"]) for r in diagnostics] == [
+        (r["lead_id"] in matched, matched.get(r["lead_id"], 0)) for r in diagnostics
+    ]
 
 
 # --- settings that change the rows ----------------------------------------------------------
@@ -307,10 +332,11 @@ def test_models_build_order_follows_the_tables_each_model_reads() -> None:
     for model in models:
         for table in model.reads & position.keys():
             assert position[table] < position[model.table], (model.table, table)
-    assert [m.table for m in models][-3:] == [
+    assert [m.table for m in models][-4:] == [
         "outbound.gameball_events",
         "outbound.owox_hits",
         "outbound.qubit_events",
+        "analytics.daily_funnel",  # reports last
     ]
 
 
@@ -353,11 +379,18 @@ def test_models_order_within_a_layer_comes_from_the_sql(tmp_path: Path) -> None:
             "{sql}/marts/a.sql: a model is exactly one select statement",
         ),
         (
-            {"reports/a.sql": "select 1"},
-            "{sql}/reports/a.sql: models live in sql/<staging|intermediate|marts|outbound>",
+            {"exports/a.sql": "select 1"},
+            "{sql}/exports/a.sql: models live in sql/<staging|intermediate|marts|outbound|reports>",
+        ),
+        (
+            {
+                "reports/r.sql": "-- grain: x\nselect 1 as x from analytics.conversions",
+                "marts/m.sql": "-- grain: x\nselect x from analytics.r",
+            },
+            "{sql}/marts/m.sql: reads analytics.r, a report",
         ),
     ],
-    ids=["cycle", "no schema", "syntax", "two statements", "unknown layer"],
+    ids=["cycle", "no schema", "syntax", "two statements", "unknown layer", "reads a report"],
 )
 def test_models_unreadable_sql_is_refused_naming_the_file(
     tmp_path: Path, models: dict[str, str], message: str

@@ -7,6 +7,7 @@ emulator: a grain breach fails the build there too, and the next build is full."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,18 @@ import dlt
 import pytest
 import sqlglot
 from helpers.contract_cases import BREACHES, FIRST_LEADS, FIRST_TRIGGERS, Breach, broken_models
-from helpers.model_cases import RAW_COLUMNS, SETTINGS
+from helpers.match_quality_cases import (
+    DIAGNOSTICS_CASES,
+    FUNNEL_AFTER_PUSH,
+    FUNNEL_BEFORE_PUSH,
+    FUNNEL_LEADS,
+    FUNNEL_LEDGER,
+    FUNNEL_TRIGGERS,
+    HOUR,
+    Z,
+    diagnosed,
+)
+from helpers.model_cases import DAY, RAW_COLUMNS, SECOND, SETTINGS, T, call
 from sqlglot import exp
 
 from emulators.bigquery import MISSING, LocalBigQuery, available
@@ -23,6 +35,8 @@ from pipelines.models.build import build_models, create_sql, create_table_sql, e
 from pipelines.models.contracts import ContractBreached
 from pipelines.models.plan import Model, plan
 from pipelines.models.settings import ModelSettings
+from pipelines.push.ledger import Ledger
+from pipelines.runtime import warehouse
 from pipelines.runtime.transpile import bigquery_problems, to_dialect, transpile
 
 MODELS = plan(ModelSettings(qubit_visitor_id_field="pt_qubit_id"))
@@ -153,6 +167,14 @@ def _incremental_statements() -> list[tuple[str, str]]:
                 incremental.STATE_TABLE, incremental.state_select(state, "full"), "bigquery"
             ),
         ),
+        (
+            "number changed leads",
+            create_sql(
+                incremental.NUMBER_CHANGED_LEADS_TABLE,
+                incremental.number_changed_leads_select(by_table, state),
+                "bigquery",
+            ),
+        ),
         ("state read", transpile(incremental.STATE_READ, "bigquery")),
         *(
             (f"input {table}", transpile(incremental.input_sql(table, True, loads), "bigquery"))
@@ -166,8 +188,9 @@ def _incremental_statements() -> list[tuple[str, str]]:
                 (f"{model.table} view", create_sql(model.table, model.query, "bigquery", "view"))
             )
             continue
-        delete = incremental.delete_changed(model.table)
-        insert = incremental.insert_changed(model, lead_keyed)
+        leads = incremental.leads_table(model, incremental.redone_by_number(MODELS))
+        delete = incremental.delete_changed(model.table, leads)
+        insert = incremental.insert_changed(model, lead_keyed, leads)
         statements.append((f"{model.table} delete", to_dialect(delete, "bigquery")))
         statements.append((f"{model.table} insert", to_dialect(insert, "bigquery")))
     return statements
@@ -180,8 +203,8 @@ def test_models_incremental_statements_are_bigquery_sql(what: str, bigquery: str
     assert len(parsed) == 1 and parsed[0] is not None
     assert bigquery_problems(bigquery) == []
     if what.endswith(" view"):
-        assert bigquery.startswith("CREATE OR REPLACE VIEW staging.")
-    if what == "changed leads":
+        assert bigquery.startswith(f"CREATE OR REPLACE VIEW {what.removesuffix(' view')} AS")
+    if what.endswith("changed leads"):
         assert "UNION DISTINCT" in bigquery
 
 
@@ -294,3 +317,55 @@ def test_models_bigquery_grain_breach_fails_the_build_and_the_next_is_full(
         "full",
         "no earlier build to update",
     )
+
+
+def _records(destination: Any, sql: str) -> list[dict[str, Any]]:
+    """Rows as dicts, BigQuery's UTC timestamps as the naive UTC times DuckDB returns."""
+    with warehouse.connect(destination) as db:
+        rows = db.records(sql)
+    return [
+        {k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
+@pytest.mark.bigquery
+@pytest.mark.filterwarnings("ignore:Cannot create BigQuery Storage client:UserWarning")
+def test_models_bigquery_match_quality_models_as_on_duckdb(
+    local_bigquery: LocalBigQuery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incremental, "FULL_ABOVE", 1.0)  # a few leads change of a few
+    destination = local_bigquery.destination()
+    funnel = "select * from analytics.daily_funnel order by day"
+    _load(local_bigquery, tmp_path, FUNNEL_TRIGGERS, FUNNEL_LEADS)
+    first = build_models(destination, config=SETTINGS)
+    before_push = _records(destination, funnel)
+    with warehouse.connect(destination) as db:
+        Ledger(db).record(FUNNEL_LEDGER)
+    after_push = _records(destination, funnel)
+    # then the diagnostics cases, and a call from f2's number long before it
+    _load(
+        local_bigquery,
+        tmp_path,
+        [
+            *(row for case in DIAGNOSTICS_CASES for row in case.triggers),
+            call(4101, T - 40 * DAY, Z),
+        ],
+        [row for case in DIAGNOSTICS_CASES for row in case.leads],
+    )
+    second = build_models(destination, config=SETTINGS)
+
+    assert (first.mode, second.mode) == ("full", "incremental")
+    assert before_push == FUNNEL_BEFORE_PUSH
+    assert after_push == FUNNEL_AFTER_PUSH
+    found = _records(
+        destination, "select * exclude (created_at) from analytics.lead_match_diagnostics"
+    )
+    expected = {
+        lead_id: row for case in DIAGNOSTICS_CASES for lead_id, row in case.expected.items()
+    }
+    expected["f2"] = diagnosed(
+        "calls_only_before_window", "e164", Z, 2, 0, T - 40 * DAY, T + 12 * HOUR - SECOND
+    )
+    by_lead = {row.pop("lead_id"): row for row in found}
+    assert {lead_id: by_lead[lead_id] for lead_id in expected} == expected

@@ -40,7 +40,9 @@ from pipelines.models.settings import ModelSettings
 
 DEFAULT_FULL_ABOVE = incremental.FULL_ABOVE
 TABLES = [model.table for model in plan(SETTINGS) if model.kind == "table"]
-STAGING = [model.table for model in plan(SETTINGS) if model.kind == "view"]
+VIEWS = [model.table for model in plan(SETTINGS) if model.kind == "view"]
+STAGING = [model.table for model in plan(SETTINGS) if model.layer == "staging"]
+DIAGNOSTICS = "analytics.lead_match_diagnostics"
 
 
 def build(path: Path, **options: Any) -> ModelsReport:
@@ -109,7 +111,7 @@ def test_incremental_first_build_is_full_with_staging_as_views(raw: Raw) -> None
     )
     state = rows(raw.path, f"select input_table, input_rows, mode from {incremental.STATE_TABLE}")
 
-    assert {t: kinds[t] for t in STAGING} == dict.fromkeys(STAGING, "VIEW")
+    assert {t: kinds[t] for t in VIEWS} == dict.fromkeys(VIEWS, "VIEW")
     assert kinds["staging.model_settings"] == kinds["staging.model_converted_statuses"] == "VIEW"
     assert {t: kinds[t] for t in TABLES} == dict.fromkeys(TABLES, "BASE TABLE")
     assert incremental.CHANGED_LEADS_TABLE not in kinds
@@ -184,14 +186,15 @@ def test_incremental_new_calls_change_the_attributed_call(raw: Raw) -> None:
         triggers=[
             # later than c8's attributed call, still before the lead
             call(9001, T - timedelta(hours=1), phone(8), campaign="Winter"),
-            # between repeat caller m7's two leads: only the later one (T + 3 days) gains it
+            # between repeat caller m7's two leads: only the later one (T + 3 days) matches it;
+            # the earlier one's diagnostics gain a call after it
             call(9002, T + 2 * DAY, "+447700900107"),
         ]
     )
 
     report = build(raw.path)
 
-    assert (report.mode, report.changed_leads) == ("incremental", 2)
+    assert (report.mode, report.changed_leads) == ("incremental", 3)
     assert attributed(raw.path, "c8") == {"attributed_call_id": 9001, "campaign": "Winter"}
     assert rows(
         raw.path,
@@ -209,7 +212,13 @@ def test_incremental_new_calls_change_the_attributed_call(raw: Raw) -> None:
     assert_same_as_full(raw.path)
 
 
-def test_incremental_reloaded_trigger_moves_its_match_and_fields(raw: Raw) -> None:
+def test_incremental_reloaded_trigger_moves_its_match_and_fields(raw: Raw, tmp_path: Path) -> None:
+    # Rules b and c, for models that read calls through the matches only: without the
+    # diagnostics (and the report on them), a re-loaded trigger is followed lead by lead.
+    sql_dir = shutil.copytree(SQL_DIR, tmp_path / "sql")
+    (sql_dir / "marts" / "lead_match_diagnostics.sql").unlink()
+    (sql_dir / "reports" / "daily_funnel.sql").unlink()
+    assert build(raw.path, sql_dir=sql_dir).mode == "full"
     # m8's only call now comes from m11's number, a day before m11 (later than m11's call);
     # c1's attributed call is re-loaded with another campaign.
     raw.load(
@@ -219,7 +228,7 @@ def test_incremental_reloaded_trigger_moves_its_match_and_fields(raw: Raw) -> No
         ]
     )
 
-    report = build(raw.path)
+    report = build(raw.path, sql_dir=sql_dir)
 
     assert (report.mode, report.changed_leads) == ("incremental", 3)
     assert rows(raw.path, "select * from analytics.call_lead_matches where lead_id = 'm8'") == []
@@ -228,10 +237,35 @@ def test_incremental_reloaded_trigger_moves_its_match_and_fields(raw: Raw) -> No
         "select call_id from analytics.call_lead_matches where lead_id = 'm11' and is_attributed",
     ) == [{"call_id": 181}]
     assert attributed(raw.path, "c1") == {"attributed_call_id": 2001, "campaign": "Spring"}
+    assert_same_as_full(raw.path, sql_dir=sql_dir)
+
+
+def test_incremental_reloaded_trigger_builds_in_full_for_the_diagnostics(raw: Raw) -> None:
+    # The diagnostics count every call from a lead's number: m8's count must drop with its
+    # only call's re-load from another number, and nothing kept says which number that was.
+    raw.load(triggers=[call(181, T - DAY, "+447700900111")])
+
+    report = build(raw.path)
+
+    assert (report.mode, report.reason) == (
+        "full",
+        "1 row(s) of infinity.triggers were re-loaded since the last build, and "
+        "analytics.lead_match_diagnostics counts every call from a lead's number: a re-loaded "
+        "trigger's earlier number is not known",
+    )
+    assert rows(
+        raw.path,
+        f"select lead_id, match_outcome, calls_from_number from {DIAGNOSTICS} "
+        "where lead_id in ('m8', 'm11') order by lead_id",
+    ) == [
+        {"lead_id": "m11", "match_outcome": "matched", "calls_from_number": 2},
+        {"lead_id": "m8", "match_outcome": "no_calls_from_number", "calls_from_number": 0},
+    ]
+    assert build(raw.path).mode == "incremental"
     assert_same_as_full(raw.path)
 
 
-def test_incremental_calls_outside_the_window_change_nothing(raw: Raw) -> None:
+def test_incremental_calls_outside_the_window_change_only_the_diagnostics(raw: Raw) -> None:
     before = tables(raw.path)
     raw.load(
         triggers=[
@@ -245,8 +279,67 @@ def test_incremental_calls_outside_the_window_change_nothing(raw: Raw) -> None:
 
     report = build(raw.path)
 
-    assert (report.mode, report.changed_leads) == ("incremental", 0)
-    assert tables(raw.path) == before
+    assert (report.mode, report.changed_leads) == ("incremental", 1)
+    assert report.reason == (
+        "1 leads new or changed since the last build (1 of them for a call from their number, "
+        "in analytics.lead_match_diagnostics only)"
+    )
+    after = tables(raw.path)
+    assert {t: rows for t, rows in after.items() if t != DIAGNOSTICS} == {
+        t: rows for t, rows in before.items() if t != DIAGNOSTICS
+    }
+    assert rows(
+        raw.path,
+        "select calls_from_number, matched_calls, nearest_call_before_at, nearest_call_after_at "
+        f"from {DIAGNOSTICS} where lead_id = 'c1'",
+    ) == [
+        {
+            "calls_from_number": 3,
+            "matched_calls": 1,
+            "nearest_call_before_at": T - DAY,
+            "nearest_call_after_at": T + SECOND,
+        }
+    ]
+    assert_same_as_full(raw.path)
+
+
+def test_incremental_new_call_from_an_unmatched_leads_number_changes_its_diagnostics(
+    raw: Raw,
+) -> None:
+    # m3 was only called after it (T + 1 s), m9's number never called
+    raw.load(
+        triggers=[
+            call(9201, T - 40 * DAY, "+447700900103"),
+            call(9202, T + 5 * DAY, "+447700900109"),
+        ]
+    )
+
+    report = build(raw.path)
+
+    assert (report.mode, report.changed_leads) == ("incremental", 2)
+    assert rows(
+        raw.path,
+        "select lead_id, match_outcome, calls_from_number, nearest_call_before_at, "
+        f"nearest_call_after_at from {DIAGNOSTICS} where lead_id in ('m3', 'm9') order by 1",
+    ) == [
+        {
+            "lead_id": "m3",
+            "match_outcome": "calls_only_before_window",
+            "calls_from_number": 2,
+            "nearest_call_before_at": T - 40 * DAY,
+            "nearest_call_after_at": T + SECOND,
+        },
+        {
+            "lead_id": "m9",
+            "match_outcome": "calls_only_after_lead",
+            "calls_from_number": 1,
+            "nearest_call_before_at": None,
+            "nearest_call_after_at": T + 5 * DAY,
+        },
+    ]
+    assert "Unmatched leads: no_phone 3, calls_only_after_lead 2, calls_only_before_window 2." in (
+        report.summary()
+    )
     assert_same_as_full(raw.path)
 
 
@@ -340,7 +433,7 @@ def test_incremental_full_can_be_asked_for(raw: Raw) -> None:
     report = build(raw.path, full=True)
 
     assert (report.mode, report.reason, report.changed_leads) == ("full", "asked for", None)
-    assert "Models (full: asked for): 7 tables and 3 views built" in report.summary()
+    assert "Models (full: asked for): 8 tables and 4 views built" in report.summary()
 
 
 def test_incremental_many_changed_leads_build_in_full(
@@ -523,6 +616,29 @@ def test_incremental_refused_for_models_reading_such_views(
     found = incremental.not_incremental(mart, views)
 
     assert found == reason.format(origin=mart.origin)
+
+
+def test_incremental_models_reading_every_call_by_number_are_named(tmp_path: Path) -> None:
+    # Reading the calls by number (not through the matches) is redone lead by lead only for
+    # the models rule d follows: those named in incremental.BY_NUMBER.
+    by_number = (
+        "-- grain: lead_id\n"
+        "select leads.lead_id, count(calls.trigger_id) as calls "
+        "from staging.stg_footprints__leads as leads "
+        "left join staging.stg_infinity__triggers as calls "
+        "on calls.caller_phone_e164 = leads.phone_e164 group by leads.lead_id"
+    )
+    (tmp_path / "sql" / "marts").mkdir(parents=True)
+    for name in ("lead_match_diagnostics", "calls_per_lead"):
+        (tmp_path / "sql" / "marts" / f"{name}.sql").write_text(by_number)
+    by_table = {model.table: model for model in discover(tmp_path / "sql")}
+    named, unnamed = by_table[DIAGNOSTICS], by_table["analytics.calls_per_lead"]
+
+    assert incremental.not_incremental(named) is None
+    assert incremental.not_incremental(unnamed) == (
+        f"{unnamed.origin} reads staging.stg_infinity__triggers other than through "
+        "intermediate.int_calls_matched_to_leads"
+    )
 
 
 def test_incremental_model_without_lead_id_builds_in_full(raw: Raw, tmp_path: Path) -> None:
