@@ -43,6 +43,8 @@ LEAD_COLUMNS: dict[str, Any] = {
     "contract_date": _timestamp_hint(),
     "user_birthday": _timestamp_hint(),
     "contract_value": {"data_type": "double"},
+    # the number as the CRM holds it: the match diagnostics say how it was read
+    "user_phone": {"data_type": "text"},
     "user_phone_e164": {"data_type": "text"},
     "content_hash": {"data_type": "text"},
 }
